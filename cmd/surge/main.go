@@ -1,0 +1,41 @@
+// Command surge runs Surge's roles. `surge up` runs all of them in one
+// process on embedded defaults; `surge token` prints a development JWT.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: surge <command> [flags]
+
+commands:
+  up      run every role in one process (embedded Kafka and store unless told otherwise)
+  token   print a JWT that surge up accepts, for development and scripts
+
+Run "surge <command> -h" for the command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "up":
+		err = up(os.Args[2:])
+	case "token":
+		err = token(os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "surge: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "surge:", err)
+		os.Exit(1)
+	}
+}

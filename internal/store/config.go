@@ -1,0 +1,111 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Drivers accepted in Config.Driver.
+const (
+	DriverMySQL  = "mysql"  // MySQL or MariaDB through github.com/go-sql-driver/mysql
+	DriverSQLite = "sqlite" // embedded SQLite through modernc.org/sqlite (pure Go)
+)
+
+// Config selects the databases behind a Store.
+type Config struct {
+	// Driver is DriverMySQL or DriverSQLite. The zero value is invalid.
+	Driver string
+
+	// DSNs lists the databases; partition p lives in DSNs[p % len(DSNs)],
+	// so the list must not be reordered or shortened once data exists.
+	// For mysql each entry is a go-sql-driver/mysql DSN naming a database,
+	// such as "user:pw@tcp(db1:3306)/surge". For sqlite each entry is a
+	// plain file path (no "?" parameters: the store sets its own), created
+	// if missing. Nil or empty is invalid.
+	DSNs []string
+
+	// MaxOpenConns caps the connection pool of each DSN. For sqlite it caps
+	// the readers only: writes always go through one connection, as SQLite
+	// admits one writer at a time. Zero means 16 for mysql and 4 for sqlite.
+	MaxOpenConns int
+}
+
+const (
+	defaultMySQLConns  = 16
+	defaultSQLiteConns = 4
+)
+
+func (c *Config) setDefaults() {
+	if c.MaxOpenConns != 0 {
+		return
+	}
+	switch c.Driver {
+	case DriverMySQL:
+		c.MaxOpenConns = defaultMySQLConns
+	case DriverSQLite:
+		c.MaxOpenConns = defaultSQLiteConns
+	}
+}
+
+func (c *Config) validate() error {
+	switch c.Driver {
+	case DriverMySQL, DriverSQLite:
+	case "":
+		return errors.New("store: Config.Driver is empty")
+	default:
+		return fmt.Errorf("store: unknown Config.Driver %q (want %q or %q)", c.Driver, DriverMySQL, DriverSQLite)
+	}
+	if len(c.DSNs) == 0 {
+		return errors.New("store: Config.DSNs is empty")
+	}
+	for i, dsn := range c.DSNs {
+		if dsn == "" {
+			return fmt.Errorf("store: Config.DSNs[%d] is empty", i)
+		}
+		if c.Driver == DriverSQLite && (strings.Contains(dsn, "?") || strings.Contains(dsn, ":memory:")) {
+			// Parameters would fight the store's own, and every pooled
+			// connection to ":memory:" would see a different database.
+			return fmt.Errorf("store: Config.DSNs[%d] %q: want a plain sqlite file path", i, dsn)
+		}
+	}
+	if c.MaxOpenConns < 0 {
+		return fmt.Errorf("store: Config.MaxOpenConns %d is negative", c.MaxOpenConns)
+	}
+	return nil
+}
+
+// Open connects to every DSN in cfg, applies pending schema migrations to
+// each, and returns a Store that routes each partition to its DSN. On error
+// nothing stays open.
+func Open(ctx context.Context, cfg Config) (Store, error) {
+	cfg.DSNs = append([]string(nil), cfg.DSNs...) // the caller keeps its slice
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	open := openMySQL
+	if cfg.Driver == DriverSQLite {
+		open = openSQLite
+	}
+	backends := make([]*backend, 0, len(cfg.DSNs))
+	for i, dsn := range cfg.DSNs {
+		b, err := open(ctx, dsn, cfg.MaxOpenConns)
+		if err == nil {
+			err = b.migrate(ctx)
+			if err != nil {
+				b.close()
+			}
+		}
+		if err != nil {
+			for _, b := range backends {
+				b.close()
+			}
+			// The DSN itself may hold a password: name it by index only.
+			return nil, fmt.Errorf("store: open %s DSNs[%d]: %w", cfg.Driver, i, err)
+		}
+		backends = append(backends, b)
+	}
+	return &sharded{backends: backends}, nil
+}

@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// sharded is the Store that Open returns: it routes partition p to
+// backends[p % len(backends)].
+//
+// mu is held for reading by every call in flight and for writing by Close,
+// so Close waits for calls in flight and no call reaches a closed pool: a
+// call that starts after Close returns ErrClosed.
+type sharded struct {
+	mu       sync.RWMutex
+	closed   bool
+	backends []*backend
+}
+
+// acquire returns the backend of part with s.mu read-locked; release
+// unlocks it. It fails if s is closed or part is negative.
+func (s *sharded) acquire(part int32) (*backend, error) {
+	if part < 0 {
+		return nil, fmt.Errorf("store: negative partition %d", part)
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.backends[int(part)%len(s.backends)], nil
+}
+
+func (s *sharded) release() { s.mu.RUnlock() }
+
+func (s *sharded) Append(ctx context.Context, part int32, msgs []Message) ([]Message, error) {
+	b, err := s.acquire(part)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	out, err := b.append(ctx, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("store: append partition %d: %w", part, err)
+	}
+	return out, nil
+}
+
+func (s *sharded) Inbox(ctx context.Context, part int32, owner string, after uint64, limit int) ([]Message, error) {
+	b, err := s.acquire(part)
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	if limit <= 0 {
+		return nil, nil
+	}
+	out, err := b.inbox(ctx, owner, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: inbox partition %d: %w", part, err)
+	}
+	return out, nil
+}
+
+func (s *sharded) LastSeq(ctx context.Context, part int32, owner string) (uint64, error) {
+	b, err := s.acquire(part)
+	if err != nil {
+		return 0, err
+	}
+	defer s.release()
+	seq, err := b.lastSeq(ctx, owner)
+	if err != nil {
+		return 0, fmt.Errorf("store: last seq partition %d: %w", part, err)
+	}
+	return seq, nil
+}
+
+func (s *sharded) Ping(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	var errs []error
+	for i, b := range s.backends {
+		if err := b.ping(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("store: ping DSNs[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes every backend once calls in flight have returned. Closing a
+// closed store returns nil.
+func (s *sharded) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	for i, b := range s.backends {
+		if err := b.close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: close DSNs[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,310 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	vm "github.com/VictoriaMetrics/metrics"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgechat/surge/internal/kafka"
+	"github.com/surgechat/surge/internal/metrics"
+	"github.com/surgechat/surge/internal/store"
+	"github.com/surgechat/surge/router"
+)
+
+// Config configures a Shard.
+type Config struct {
+	Brokers []string      // Kafka seed brokers; required
+	Topic   string        // topic of owner records; "" means kafka.DefaultTopic
+	Group   string        // consumer group of all shards; "" means "surge-shards"
+	Ring    *router.Ring  // owner → partition; required, and the same as the edges'
+	Store   store.Store   // inbox store; required
+	Plane   *router.Plane // delivery plane to the edges; required
+	Table   *router.Table // presence; nil means a new one
+	Logger  *slog.Logger  // nil means slog.Default()
+	Metrics *vm.Set       // where the shard's metrics go; nil means a private set
+
+	// MaxPollRecords bounds one fetched batch; 0 means 2000.
+	MaxPollRecords int
+	// FetchMaxWait is how long a fetch waits for records; 0 means 50ms.
+	FetchMaxWait time.Duration
+	// DefaultLease is how long a connect record keeps its session alive
+	// before the edge's next lease record; 0 means 60s.
+	DefaultLease time.Duration
+	// ExpireEvery is how often expired leases are swept; 0 means 1s.
+	ExpireEvery time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Topic == "" {
+		c.Topic = kafka.DefaultTopic
+	}
+	if c.Group == "" {
+		c.Group = "surge-shards"
+	}
+	if c.Table == nil {
+		c.Table = router.NewTable()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = vm.NewSet()
+	}
+	if c.MaxPollRecords <= 0 {
+		c.MaxPollRecords = 2000
+	}
+	if c.FetchMaxWait <= 0 {
+		c.FetchMaxWait = 50 * time.Millisecond
+	}
+	if c.DefaultLease <= 0 {
+		c.DefaultLease = 60 * time.Second
+	}
+	if c.ExpireEvery <= 0 {
+		c.ExpireEvery = time.Second
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("shard: no brokers")
+	case c.Ring == nil:
+		return errors.New("shard: no ring")
+	case c.Store == nil:
+		return errors.New("shard: no store")
+	case c.Plane == nil:
+		return errors.New("shard: no delivery plane")
+	}
+	return nil
+}
+
+// Shard consumes owner records as one member of the shards' consumer group.
+type Shard struct {
+	cfg Config
+	cl  *kgo.Client
+	log *slog.Logger
+	m   *shardMetrics
+
+	mu     sync.Mutex
+	owned  map[int32]bool // partitions assigned to this member
+	fenced map[int32]bool // partitions another writer took; paused until reassigned
+
+	b batch // reused by process; only Run touches it
+}
+
+// New creates a shard and joins the consumer group; records flow once Run
+// is called.
+func New(cfg Config) (*Shard, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Shard{
+		cfg:    cfg,
+		log:    cfg.Logger.With("component", "shard"),
+		owned:  make(map[int32]bool),
+		fenced: make(map[int32]bool),
+	}
+	s.m = newShardMetrics(cfg.Metrics, cfg.Table)
+	opts := append(kafka.ProducerOptions(cfg.Brokers),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.RequireStableFetchOffsets(),
+		kgo.FetchMaxWait(cfg.FetchMaxWait),
+		kgo.OnPartitionsAssigned(s.assigned),
+		kgo.OnPartitionsRevoked(s.revoked),
+		kgo.OnPartitionsLost(s.revoked),
+		kgo.WithLogger(kafka.Logger(s.log)),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("shard: kafka client: %w", err)
+	}
+	s.cl = cl
+	return s, nil
+}
+
+// Table returns the presence table the shard maintains.
+func (s *Shard) Table() *router.Table { return s.cfg.Table }
+
+// Ping checks that the brokers answer.
+func (s *Shard) Ping(ctx context.Context) error { return kafka.Ping(ctx, s.cl) }
+
+// Run consumes until ctx ends, then leaves the group and returns nil.
+func (s *Shard) Run(ctx context.Context) error {
+	defer s.cl.Close()
+	go s.expireLoop(ctx)
+	for {
+		fetches := s.cl.PollRecords(ctx, s.cfg.MaxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			s.cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Warn("fetch", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		var commit []*kgo.Record
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 || !s.writable(p.Partition) {
+				return
+			}
+			last := p.Records[len(p.Records)-1]
+			if err := s.process(ctx, p.Partition, p.Records); err != nil {
+				if ctx.Err() == nil {
+					s.log.Error("partition stopped", "partition", p.Partition, "err", err)
+				}
+				return
+			}
+			commit = append(commit, last)
+			s.m.lag(p.Partition, p.HighWatermark-last.Offset-1)
+		})
+		if len(commit) > 0 {
+			if err := s.cl.CommitRecords(ctx, commit...); err != nil && ctx.Err() == nil {
+				// Effects are durable; a lost commit only means a replay.
+				s.log.Warn("commit offsets", "err", err)
+			}
+		}
+		s.cl.AllowRebalance()
+	}
+}
+
+func (s *Shard) writable(p int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owned[p] && !s.fenced[p]
+}
+
+func (s *Shard) assigned(_ context.Context, cl *kgo.Client, topics map[string][]int32) {
+	parts := topics[s.cfg.Topic]
+	s.mu.Lock()
+	for _, p := range parts {
+		s.owned[p] = true
+		delete(s.fenced, p)
+	}
+	s.mu.Unlock()
+	cl.ResumeFetchPartitions(map[string][]int32{s.cfg.Topic: parts})
+	s.log.Info("partitions assigned", "partitions", parts)
+	for _, p := range parts {
+		// Presence for p starts empty here: ask the edges who is connected.
+		s.cfg.Plane.Announce(p)
+	}
+}
+
+func (s *Shard) revoked(_ context.Context, _ *kgo.Client, topics map[string][]int32) {
+	parts := topics[s.cfg.Topic]
+	s.mu.Lock()
+	for _, p := range parts {
+		delete(s.owned, p)
+		delete(s.fenced, p)
+	}
+	s.mu.Unlock()
+	for _, p := range parts {
+		s.cfg.Table.DropPartition(p)
+	}
+	s.log.Info("partitions revoked", "partitions", parts)
+}
+
+// fence stops writing partition p: another shard wrote a sequence number
+// this one was about to assign, so p has moved. Fetching pauses until the
+// group assigns p here again.
+func (s *Shard) fence(p int32) {
+	s.mu.Lock()
+	s.fenced[p] = true
+	s.mu.Unlock()
+	s.cl.PauseFetchPartitions(map[string][]int32{s.cfg.Topic: {p}})
+	s.cfg.Table.DropPartition(p)
+}
+
+func (s *Shard) expireLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ExpireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if off := s.cfg.Table.Expire(now); len(off) > 0 {
+				s.m.leasesExpired.Add(len(off))
+			}
+		}
+	}
+}
+
+type shardMetrics struct {
+	set           *vm.Set
+	records       [6]*vm.Counter // by wire.Kind
+	badRecords    *vm.Counter
+	stored        *vm.Counter
+	duplicates    *vm.Counter
+	deliveries    *vm.Counter
+	undelivered   *vm.Counter
+	copies        *vm.Counter
+	storeErrors   *vm.Counter
+	conflicts     *vm.Counter
+	leasesExpired *vm.Counter
+	appendLatency *vm.PrometheusHistogram
+	deliveryLat   *vm.PrometheusHistogram
+	batchSize     *vm.Histogram
+
+	lagMu sync.Mutex
+	lags  map[int32]int64
+}
+
+func newShardMetrics(set *vm.Set, table *router.Table) *shardMetrics {
+	m := &shardMetrics{set: set, lags: make(map[int32]int64)}
+	for k, name := range []string{"", "send", "append", "connect", "disconnect", "lease"} {
+		if name != "" {
+			m.records[k] = set.NewCounter(`surge_shard_records_total{kind="` + name + `"}`)
+		}
+	}
+	m.badRecords = set.NewCounter(`surge_shard_records_total{kind="malformed"}`)
+	m.stored = set.NewCounter(`surge_shard_messages_stored_total`)
+	m.duplicates = set.NewCounter(`surge_shard_messages_duplicate_total`)
+	m.deliveries = set.NewCounter(`surge_shard_deliveries_total{result="pushed"}`)
+	m.undelivered = set.NewCounter(`surge_shard_deliveries_total{result="edge_gone"}`)
+	m.copies = set.NewCounter(`surge_shard_copies_produced_total`)
+	m.storeErrors = set.NewCounter(`surge_shard_store_errors_total`)
+	m.conflicts = set.NewCounter(`surge_shard_fenced_total`)
+	m.leasesExpired = set.NewCounter(`surge_presence_lease_expired_total`)
+	m.appendLatency = metrics.Histogram(set, `surge_store_append_seconds`)
+	m.deliveryLat = metrics.Histogram(set, `surge_delivery_latency_seconds`)
+	m.batchSize = set.NewHistogram(`surge_shard_batch_records`)
+	set.NewGauge(`surge_consumer_lag_records`, func() float64 {
+		m.lagMu.Lock()
+		defer m.lagMu.Unlock()
+		var sum int64
+		for _, l := range m.lags {
+			sum += l
+		}
+		return float64(sum)
+	})
+	set.NewGauge(`surge_online_users`, func() float64 {
+		u, _ := table.Counts()
+		return float64(u)
+	})
+	set.NewGauge(`surge_online_sessions`, func() float64 {
+		_, n := table.Counts()
+		return float64(n)
+	})
+	return m
+}
+
+func (m *shardMetrics) lag(p int32, lag int64) {
+	if lag < 0 {
+		lag = 0
+	}
+	m.lagMu.Lock()
+	m.lags[p] = lag
+	m.lagMu.Unlock()
+}
