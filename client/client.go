@@ -54,6 +54,9 @@ type Options struct {
 	// each, on the client's read goroutine: it must not block for long.
 	// Nil discards them.
 	OnMessage func(Msg)
+	// OnError receives error frames that answer no pending request, such
+	// as bad_frame for a frame the server could not parse; nil ignores them.
+	OnError func(*ServerError)
 	// OnClose is called once when the connection ends; nil ignores it.
 	OnClose func(err error)
 	// NoSync turns off the sync on connect and on gaps.

@@ -54,10 +54,16 @@ func (h *handler) OnMessage(_ *gws.Conn, m *gws.Message) {
 	case "ack", "pong":
 		c.reply(f.ID, f)
 	case "error":
-		if !c.reply(f.ID, f) && f.ID == c.syncID() {
+		if c.reply(f.ID, f) {
+			return
+		}
+		if f.ID == c.syncID() {
 			c.imu.Lock()
 			c.syncing = false
 			c.imu.Unlock()
+		}
+		if c.opts.OnError != nil {
+			c.opts.OnError(&ServerError{ID: f.ID, Code: f.Code, Reason: f.Reason})
 		}
 	}
 }

@@ -24,10 +24,18 @@ func testMigrations(t *testing.T, h storetest.Harness) {
 
 	var wg sync.WaitGroup
 	stores := make([]store.Store, 2)
+	errs := make([]error, len(stores))
 	for i := range stores {
-		wg.Go(func() { stores[i] = h.Open(t, dsn) })
+		wg.Go(func() {
+			stores[i], errs[i] = store.Open(ctx, store.Config{Driver: h.Driver, DSNs: []string{dsn}})
+		})
 	}
 	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Open: %v", err)
+		}
+	}
 	m := store.Message{Owner: "alice", ID: storetest.ID("1"), Body: []byte("kept")}
 	if _, err := stores[0].Append(ctx, 0, []store.Message{m}); err != nil {
 		t.Fatal(err)

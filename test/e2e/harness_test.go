@@ -46,6 +46,7 @@ type server struct {
 	ws      string // host:port
 	http    string // host:port
 	args    []string
+	wrap    []string // command and arguments to run surge under, such as prlimit
 	cmd     *exec.Cmd
 	log     *syncBuffer
 	exited  chan struct{}
@@ -91,7 +92,8 @@ func (s *server) start() {
 	s.t.Helper()
 	args := append([]string{"up", "--data-dir", s.dataDir, "--ws", s.ws, "--http", s.http,
 		"--kafka-port", "-1", "--log-level", "warn"}, s.args...)
-	s.cmd = exec.Command(surgeBin, args...)
+	argv := append(append(append([]string(nil), s.wrap...), surgeBin), args...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.log = &syncBuffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
