@@ -40,6 +40,7 @@ type conn struct {
 	out     []byte // frames queued for the next flush
 	spare   []byte // the previous flush's buffer, reused
 	woken   bool   // a wake-up is pending: a flush will come
+	frames  int    // frames in out, for the frames-out counter
 	closeAt uint16 // close code to send after the queued frames; 0 = none
 	why     string // reason for closeAt
 }
@@ -77,6 +78,7 @@ func (c *conn) enqueueFrame(op ws.Opcode, payload []byte, limit int, wake bool) 
 	}
 	c.out = ws.AppendFrameHeader(c.out, op, len(payload))
 	c.out = append(c.out, payload...)
+	c.frames++
 	wake = wake && !c.woken
 	if wake {
 		c.woken = true
@@ -104,13 +106,15 @@ func (c *conn) closeWith(code uint16, reason string) {
 	}
 }
 
-// flush writes everything queued in one write. It returns gnet.Close when a
-// close frame went out.
-func (c *conn) flush(limit int) gnet.Action {
+// flush writes everything queued in one write. It returns how many frames
+// went out and the close code sent after them, or 0.
+func (c *conn) flush(limit int) (frames int, closed uint16) {
 	c.mu.Lock()
 	buf := c.out
 	c.out, c.spare = c.spare[:0], nil
 	code, why := c.closeAt, c.why
+	frames = c.frames
+	c.frames = 0
 	c.woken = false
 	if code != 0 {
 		buf = ws.AppendClose(buf, code, why)
@@ -127,12 +131,12 @@ func (c *conn) flush(limit int) gnet.Action {
 	}
 	c.mu.Unlock()
 	if code != 0 {
-		return gnet.Close
+		return frames, code
 	}
 	if c.gc.OutboundBuffered() > limit {
 		c.closeWith(ws.ClosePolicyViolation, "slow consumer")
 	}
-	return gnet.None
+	return frames, 0
 }
 
 // tokenBucket limits a connection's sends. It belongs to the loop.

@@ -80,7 +80,15 @@ func (e *Edge) OnTraffic(gc gnet.Conn) gnet.Action {
 	if c.state == stateHandshake {
 		return c.flushHandshake()
 	}
-	return c.flush(e.cfg.WriteQueue)
+	frames, closed := c.flush(e.cfg.WriteQueue)
+	e.m.framesOut.Add(frames)
+	switch closed {
+	case 0:
+		return gnet.None
+	case ws.ClosePolicyViolation:
+		e.m.slowConsumers.Inc()
+	}
+	return gnet.Close
 }
 
 // flushHandshake closes a connection whose upgrade was refused.

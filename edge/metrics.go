@@ -11,6 +11,9 @@ type edgeMetrics struct {
 	upgrades        map[string]*vm.Counter // by result
 	disconnects     *vm.Counter
 	framesIn        *vm.Counter
+	framesOut       *vm.Counter
+	slowConsumers   *vm.Counter
+	produced        *vm.Counter
 	bytesIn         *vm.Counter
 	protocolErrors  *vm.Counter
 	accepted        *vm.Counter
@@ -39,6 +42,9 @@ func newEdgeMetrics(set *vm.Set, e *Edge) *edgeMetrics {
 	}
 	m.disconnects = set.NewCounter(`surge_edge_disconnects_total`)
 	m.framesIn = set.NewCounter(`surge_edge_frames_in_total`)
+	m.framesOut = set.NewCounter(`surge_edge_frames_out_total`)
+	m.slowConsumers = set.NewCounter(`surge_edge_slow_consumer_closed_total`)
+	m.produced = set.NewCounter(`surge_kafka_produced_records_total{role="edge"}`)
 	m.bytesIn = set.NewCounter(`surge_edge_bytes_in_total`)
 	m.protocolErrors = set.NewCounter(`surge_edge_protocol_errors_total`)
 	m.accepted = set.NewCounter(`surge_messages_accepted_total`)

@@ -105,6 +105,7 @@ func (p *pendingSend) done(_ *kgo.Record, err error) {
 		e.m.rejected(wire.CodeUnavailable)
 		p.ack = wire.AppendError(p.ack[:0], p.rec.ClientMsgID, wire.CodeUnavailable, "message not stored: "+err.Error()+"; retry with the same id")
 	} else {
+		e.m.produced.Inc()
 		e.m.accepted.Inc()
 		e.m.ackLat.Update(float64(nowNanos()-p.start) / 1e9)
 		p.ack = wire.AppendAck(p.ack[:0], p.rec.ClientMsgID, p.rec.ID)
@@ -194,7 +195,9 @@ func (e *Edge) producePresenceRecord(part int32, key string, r *wire.Record) {
 		if err != nil {
 			e.m.produceErrors.Inc()
 			e.log.Warn("presence record not produced", "kind", r.Kind, "err", err)
+			return
 		}
+		e.m.produced.Inc()
 	})
 }
 

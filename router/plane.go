@@ -1,6 +1,12 @@
 package router
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
+
+// AllPartitions, passed to Sink.Announce, means every partition.
+const AllPartitions int32 = -1
 
 // Sink is what an edge offers the delivery plane. Its methods must not
 // block: they queue work for the edge's event loops.
@@ -13,7 +19,10 @@ type Sink interface {
 	// pushed to it.
 	Ready(user string, session uint64)
 	// Announce asks the edge to announce again every session it holds on
-	// partition part: a shard has just taken the partition over.
+	// partition part: a shard has just taken the partition over. Part
+	// AllPartitions means every partition: a remote plane connection to a
+	// shard node has just been (re)established, and that node may have
+	// missed announcements and confirmations while it was away.
 	Announce(part int32)
 }
 
@@ -42,6 +51,18 @@ func (p *Plane) Unregister(edge string) {
 	p.mu.Lock()
 	delete(p.sinks, edge)
 	p.mu.Unlock()
+}
+
+// Edges returns the ids of the attached edges, sorted.
+func (p *Plane) Edges() []string {
+	p.mu.RLock()
+	ids := make([]string, 0, len(p.sinks))
+	for id := range p.sinks {
+		ids = append(ids, id)
+	}
+	p.mu.RUnlock()
+	slices.Sort(ids)
+	return ids
 }
 
 func (p *Plane) sink(edge string) Sink {

@@ -265,15 +265,15 @@ func newShardMetrics(set *vm.Set, table *router.Table) *shardMetrics {
 	m := &shardMetrics{set: set, lags: make(map[int32]int64)}
 	for k, name := range []string{"", "send", "append", "connect", "disconnect", "lease"} {
 		if name != "" {
-			m.records[k] = set.NewCounter(`surge_shard_records_total{kind="` + name + `"}`)
+			m.records[k] = set.NewCounter(`surge_kafka_consumed_records_total{kind="` + name + `"}`)
 		}
 	}
-	m.badRecords = set.NewCounter(`surge_shard_records_total{kind="malformed"}`)
+	m.badRecords = set.NewCounter(`surge_kafka_consumed_records_total{kind="malformed"}`)
 	m.stored = set.NewCounter(`surge_shard_messages_stored_total`)
 	m.duplicates = set.NewCounter(`surge_shard_messages_duplicate_total`)
 	m.deliveries = set.NewCounter(`surge_shard_deliveries_total{result="pushed"}`)
 	m.undelivered = set.NewCounter(`surge_shard_deliveries_total{result="edge_gone"}`)
-	m.copies = set.NewCounter(`surge_shard_copies_produced_total`)
+	m.copies = set.NewCounter(`surge_kafka_produced_records_total{role="shard"}`)
 	m.storeErrors = set.NewCounter(`surge_shard_store_errors_total`)
 	m.conflicts = set.NewCounter(`surge_shard_fenced_total`)
 	m.leasesExpired = set.NewCounter(`surge_presence_lease_expired_total`)

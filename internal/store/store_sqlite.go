@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -11,8 +14,8 @@ import (
 
 // SQLite, the embedded default, through modernc.org/sqlite (pure Go).
 //
-// Every connection sets:
-//   - journal_mode=WAL: readers never wait for the writer, nor it for them.
+// Open switches the file to journal_mode=WAL, which lasts with the file:
+// readers never wait for the writer, nor it for them. Every connection sets:
 //   - synchronous=NORMAL: under WAL a commit survives the crash of the
 //     process at once (the log is in the OS's hands); only a power cut or
 //     kernel crash can lose the last commits. FULL would fsync every commit.
@@ -28,8 +31,9 @@ import (
 // after the first instead of conflicting. Reads use a separate small pool of
 // read-only connections.
 const (
-	sqliteDriver  = "sqlite"
-	sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	sqliteDriver      = "sqlite"
+	sqliteBusyTimeout = 10 * time.Second // as busy_timeout(10000) below
+	sqlitePragmas     = "_pragma=busy_timeout(10000)&_pragma=synchronous(OFF)"
 )
 
 var sqliteDialect = dialect{
@@ -74,11 +78,37 @@ func openSQLite(ctx context.Context, path string, maxReaders int) (*backend, err
 	r.SetMaxIdleConns(maxReaders)
 
 	b := &backend{d: &sqliteDialect, w: w, r: r}
-	// The write connection switches the file to WAL before any reader
-	// connects.
-	if err := w.PingContext(ctx); err != nil {
+	if err := enableWAL(ctx, w); err != nil {
 		b.close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// enableWAL switches the database of db to WAL. The switch does not wait
+// through busy_timeout when another connection is opening the same new
+// file (it fails with SQLITE_BUSY at once), so it is retried here, for up to
+// sqliteBusyTimeout.
+func enableWAL(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, sqliteBusyTimeout)
+	defer cancel()
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		if err == nil {
+			return fmt.Errorf("journal_mode stays %q", mode)
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return fmt.Errorf("journal_mode = WAL: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("journal_mode = WAL: %w", err)
+		case <-time.After(delay):
+		}
+	}
 }

@@ -79,11 +79,18 @@ func decode(t testing.TB, r *Reader, stream []byte, chunks []int) string {
 		}
 		pending = append(pending, stream[fed:fed+size]...)
 		fed += size
+		drained := false // the last call returned no message and no error
 		for {
 			m, n, err := r.Next(pending)
-			if n < 0 || n > len(pending) {
+			switch {
+			case n < 0 || n > len(pending):
 				t.Fatalf("Next consumed %d of %d bytes", n, len(pending))
+			case m.Op != 0 && n == 0:
+				t.Fatalf("Next returned a %v message without consuming it", m.Op)
+			case drained && (n != 0 || m.Op != 0):
+				t.Fatalf("Next consumed %d bytes after asking for more input", n)
 			}
+			drained = m.Op == 0 && err == nil
 			if m.Op != 0 {
 				out = append(out, fmt.Sprintf("%s:%q", m.Op, m.Payload))
 			}

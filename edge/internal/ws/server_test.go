@@ -97,7 +97,8 @@ func (s *echoServer) serve(c net.Conn) {
 		}
 		if !upgraded {
 			req, n, err := ParseUpgrade(buf)
-			if he := (*HTTPError)(nil); errors.As(err, &he) {
+			var he *HTTPError
+			if errors.As(err, &he) {
 				_, _ = c.Write(he.AppendResponse(nil))
 				lingerClose(c)
 				return
@@ -121,7 +122,8 @@ func (s *echoServer) serve(c net.Conn) {
 		for !closing {
 			m, n, err := r.Next(buf[consumed:])
 			consumed += n
-			if ce := (*CloseError)(nil); errors.As(err, &ce) {
+			var ce *CloseError
+			if errors.As(err, &ce) {
 				out = AppendClose(out, ce.Code, ce.Reason)
 				closing = true
 				break

@@ -1,0 +1,42 @@
+# Surge: build, run and test. `make help` lists the targets.
+
+GO              ?= go
+MYSQL_DSN       ?= root@tcp(127.0.0.1:3306)/
+STATICCHECK     ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME        ?= 20s
+
+.PHONY: help build up test test-race test-integration bench fuzz lint proto
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: ## build bin/surge
+	$(GO) build -o bin/surge ./cmd/surge
+
+up: build ## run every role in one process on embedded defaults
+	./bin/surge up
+
+test: ## every test that needs nothing but Go (MySQL tests skip)
+	$(GO) test ./...
+
+test-race: ## the same under the race detector
+	$(GO) test -race ./...
+
+test-integration: ## the store suite and end-to-end tests against MariaDB/MySQL at MYSQL_DSN
+	SURGE_TEST_MYSQL_DSN='$(MYSQL_DSN)' $(GO) test -count=1 -run 'MySQL|Store|Migrat' ./internal/store/... ./test/e2e/
+
+bench: ## every benchmark, with allocations
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## a short run of every fuzz target
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./edge/internal/ws/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseUpgrade$$' -fuzztime $(FUZZTIME) ./edge/internal/ws/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./internal/wire/
+
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+proto: ## regenerate gRPC code (no .proto files yet: the services bring them)
+	@echo "no .proto files yet"
