@@ -22,7 +22,6 @@ type batch struct {
 	copies   []*kgo.Record
 	payload  []byte
 	refs     []router.SessionRef
-	encBuf   []byte
 }
 
 type presenceOp struct {

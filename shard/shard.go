@@ -118,7 +118,6 @@ func New(cfg Config) (*Shard, error) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.RequireStableFetchOffsets(),
 		kgo.FetchMaxWait(cfg.FetchMaxWait),
 		kgo.OnPartitionsAssigned(s.assigned),
 		kgo.OnPartitionsRevoked(s.revoked),

@@ -57,7 +57,7 @@ func (s *sharded) Inbox(ctx context.Context, part int32, owner string, after uin
 		return nil, err
 	}
 	defer s.release()
-	if limit <= 0 {
+	if limit <= 0 || checkOwner(owner) != nil {
 		return nil, nil
 	}
 	out, err := b.inbox(ctx, owner, after, limit)
@@ -73,6 +73,9 @@ func (s *sharded) LastSeq(ctx context.Context, part int32, owner string) (uint64
 		return 0, err
 	}
 	defer s.release()
+	if checkOwner(owner) != nil {
+		return 0, nil
+	}
 	seq, err := b.lastSeq(ctx, owner)
 	if err != nil {
 		return 0, fmt.Errorf("store: last seq partition %d: %w", part, err)

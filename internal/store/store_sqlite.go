@@ -33,7 +33,7 @@ import (
 const (
 	sqliteDriver      = "sqlite"
 	sqliteBusyTimeout = 10 * time.Second // as busy_timeout(10000) below
-	sqlitePragmas     = "_pragma=busy_timeout(10000)&_pragma=synchronous(OFF)"
+	sqlitePragmas     = "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"
 )
 
 var sqliteDialect = dialect{

@@ -32,16 +32,11 @@ const (
 // collation, utf8mb4_bin, is PAD SPACE: it would treat "bob" and "bob " as
 // one key, fusing two inboxes.
 func validateMessage(m *Message) error {
-	switch {
-	case m.Owner == "":
-		return fmt.Errorf("%w: empty owner", ErrInvalid)
-	case strings.HasSuffix(m.Owner, " "):
-		return fmt.Errorf("%w: owner %q ends in a space", ErrInvalid, m.Owner)
-	case len(m.Body) > maxBody:
-		return fmt.Errorf("%w: body of %d bytes exceeds %d", ErrInvalid, len(m.Body), maxBody)
-	}
-	if err := checkText("owner", m.Owner, maxOwner); err != nil {
+	if err := checkOwner(m.Owner); err != nil {
 		return err
+	}
+	if len(m.Body) > maxBody {
+		return fmt.Errorf("%w: body of %d bytes exceeds %d", ErrInvalid, len(m.Body), maxBody)
 	}
 	if err := checkText("sender", m.Sender, maxSender); err != nil {
 		return err
@@ -50,6 +45,19 @@ func validateMessage(m *Message) error {
 		return err
 	}
 	return checkText("conv", m.Conv, maxConv)
+}
+
+// checkOwner reports whether owner can be stored. Inbox and LastSeq use it
+// too: an owner that cannot be stored has no messages, and MySQL must not be
+// asked for "bob " lest it answer with bob's.
+func checkOwner(owner string) error {
+	switch {
+	case owner == "":
+		return fmt.Errorf("%w: empty owner", ErrInvalid)
+	case strings.HasSuffix(owner, " "):
+		return fmt.Errorf("%w: owner %q ends in a space", ErrInvalid, owner)
+	}
+	return checkText("owner", owner, maxOwner)
 }
 
 func checkText(field, s string, maxChars int) error {
