@@ -345,11 +345,16 @@ func (r *remoteSink) writeLoop(conn net.Conn, heartbeat, timeout time.Duration) 
 	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	var out []byte
+	peak := 0 // largest write since the last tick
 	for {
 		select {
 		case <-r.done:
 			return nil
 		case <-tick.C:
+			if cap(out) > 1<<20 && peak < cap(out)/8 {
+				out = nil // the burst is over: give the memory back
+			}
+			peak = 0
 			r.mu.Lock()
 			if !r.closed {
 				r.buf = appendHeartbeat(r.buf)
@@ -369,9 +374,7 @@ func (r *remoteSink) writeLoop(conn net.Conn, heartbeat, timeout time.Duration) 
 		if err != nil {
 			return fmt.Errorf("write to edge: %w", err)
 		}
-		if cap(out) > 1<<20 && len(out) < cap(out)/8 {
-			out = nil // the burst is over: give the memory back
-		}
+		peak = max(peak, n)
 	}
 }
 

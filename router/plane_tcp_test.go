@@ -134,10 +134,14 @@ func startServer(t testing.TB, cfg PlaneConfig) *testServer {
 // startEdge runs DialPlane until the returned stop is called (or the
 // test ends).
 func startEdge(t testing.TB, addr, id string, sink Sink) (stop func()) {
+	return startEdgeConfig(t, addr, id, sink, PlaneConfig{})
+}
+
+func startEdgeConfig(t testing.TB, addr, id string, sink Sink, cfg PlaneConfig) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	cfg := PlaneConfig{Logger: quietLogger(), BackoffMin: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
+	cfg.Logger, cfg.BackoffMin, cfg.BackoffMax = quietLogger(), 10*time.Millisecond, 50*time.Millisecond
 	go func() { done <- DialPlane(ctx, addr, id, sink, cfg) }()
 	var once sync.Once
 	stop = func() {
@@ -324,6 +328,27 @@ func TestPlaneTCPSlowEdgeDrops(t *testing.T) {
 	}
 }
 
+// TestPlaneTCPStuckEdgeDetached checks that a shard whose writes to an
+// edge make no progress for Timeout detaches the edge, and that the edge
+// comes back once it is unstuck.
+func TestPlaneTCPStuckEdgeDetached(t *testing.T) {
+	cfg := PlaneConfig{QueueBytes: 64 << 10, Heartbeat: 10 * time.Millisecond, Timeout: 200 * time.Millisecond}
+	srv := startServer(t, cfg)
+	sink := &recSink{gate: make(chan struct{})}
+	startEdgeConfig(t, srv.addr, "e1", sink, PlaneConfig{Heartbeat: 10 * time.Millisecond, Timeout: time.Minute})
+	waitFor(t, "attach", func() bool { return sink.count("announce") == 1 })
+
+	payload := bytes.Repeat([]byte("p"), 200)
+	waitFor(t, "the stuck edge to be detached", func() bool {
+		for range 1000 {
+			srv.p.Deliver("e1", "alice", payload)
+		}
+		return len(srv.p.Edges()) == 0
+	})
+	close(sink.gate)
+	waitFor(t, "the edge to come back", func() bool { return sink.count("announce") == 2 })
+}
+
 // TestPlaneTCPBadInput sends a shard node bytes no edge would: it closes
 // the connection and goes on serving.
 func TestPlaneTCPBadInput(t *testing.T) {
@@ -406,6 +431,58 @@ func TestPlaneTCPEdgeRejectsBadFrames(t *testing.T) {
 	}
 	if got := sink.count("deliver"); got != 5 {
 		t.Errorf("%d deliveries before the bad frames, want 5", got)
+	}
+}
+
+// TestPlaneTCPHeartbeats checks that heartbeats keep an idle connection
+// up and that each side drops a peer gone silent.
+func TestPlaneTCPHeartbeats(t *testing.T) {
+	fast := PlaneConfig{Heartbeat: 10 * time.Millisecond, Timeout: 100 * time.Millisecond}
+	srv := startServer(t, fast)
+
+	// Idle but alive: 20 heartbeats (2 bytes each) later, still the first
+	// connection.
+	sink := &recSink{}
+	startEdgeConfig(t, srv.addr, "e1", sink, fast)
+	waitFor(t, "attach", func() bool { return sink.count("announce") == 1 })
+	waitFor(t, "heartbeats", func() bool { return srv.counter(`surge_plane_sent_bytes_total`) > 3+2*20 })
+	if n := sink.count("announce"); n != 1 {
+		t.Fatalf("%d connections, want 1: heartbeats did not keep it up", n)
+	}
+
+	// A silent edge: the shard closes its connection.
+	conn, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(appendHello(nil, PlaneVersion, "silent")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("the shard kept a silent edge: %v", err)
+	}
+
+	// A silent shard: the edge dials again.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	startEdgeConfig(t, ln.Addr().String(), "e2", &recSink{}, fast)
+	for range 2 {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := readHello(newFrameReader(c, 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(appendHello(nil, PlaneVersion, "")); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -79,6 +79,19 @@ func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) err
 		}
 	}
 
+	// A message no store can hold would fail the whole batch on every
+	// retry and stop the partition: drop it, loudly. Edges never produce one.
+	kept := b.msgs[:0]
+	for i := range b.msgs {
+		if err := store.Validate(&b.msgs[i]); err != nil {
+			s.m.badRecords.Inc()
+			s.log.Warn("message dropped", "partition", part, "owner", b.msgs[i].Owner, "err", err)
+			continue
+		}
+		kept = append(kept, b.msgs[i])
+	}
+	b.msgs = kept
+
 	// 1. Store, in one transaction.
 	stored, err := s.store(ctx, part, b.msgs)
 	if err != nil {

@@ -69,3 +69,7 @@ func checkText(field, s string, maxChars int) error {
 	}
 	return nil
 }
+
+// Validate reports, wrapping ErrInvalid, why no backend could store m; a
+// caller that must not have a whole batch refused drops such messages first.
+func Validate(m *Message) error { return validateMessage(m) }

@@ -110,8 +110,8 @@ func (s *Stream) answer(seq uint64, st uint8) bool {
 }
 
 // Delivered records that the receiver got sender seq as its inbox entry
-// inboxSeq.
-func (s *Stream) Delivered(seq, inboxSeq uint64) {
+// inboxSeq. It returns true for the first delivery of a message sent.
+func (s *Stream) Delivered(seq, inboxSeq uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lastInbox != 0 && inboxSeq != s.lastInbox+1 {
@@ -122,10 +122,11 @@ func (s *Stream) Delivered(seq, inboxSeq uint64) {
 	}
 	if seq == 0 || seq > uint64(len(s.state)) {
 		s.c.Unknown++
-		return
+		return false
 	}
 	i := seq - 1
-	if s.delivered[i] > 0 {
+	first := s.delivered[i] == 0
+	if !first {
 		s.c.Duplicated++
 	} else {
 		s.c.Delivered++
@@ -137,6 +138,7 @@ func (s *Stream) Delivered(seq, inboxSeq uint64) {
 		s.delivered[i]++
 	}
 	s.maxSeq = max(s.maxSeq, seq)
+	return first
 }
 
 // Pending returns how many sends await an answer and how many acked

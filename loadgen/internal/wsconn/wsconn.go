@@ -46,11 +46,11 @@ const WriteTimeout = 5 * time.Second
 
 // Conn is one client WebSocket.
 type Conn struct {
-	nc      net.Conn
-	br      *bufio.Reader
-	msg     []byte // reused message buffer
-	wmu     sync.Mutex
-	wbuf    []byte
+	nc        net.Conn
+	br        *bufio.Reader
+	msg       []byte // reused message buffer
+	wmu       sync.Mutex
+	wbuf      []byte
 	sentClose atomic.Bool // a close frame went out
 	byUs      atomic.Bool // Close was called
 }
@@ -78,7 +78,9 @@ type CloseError struct {
 	Reason string
 }
 
-func (e *CloseError) Error() string { return "closed by server: " + strconv.Itoa(e.Code) + " " + e.Reason }
+func (e *CloseError) Error() string {
+	return "closed by server: " + strconv.Itoa(e.Code) + " " + e.Reason
+}
 
 // Reason names the class of a Dial error for reports: "http_503",
 // "http_401", "dial" or "handshake".
