@@ -291,10 +291,10 @@ func (e *Edge) Ready(user string, session uint64) {
 	})
 }
 
-// Announce implements router.Sink.
+// Announce implements router.Sink; part may be router.AllPartitions.
 func (e *Edge) Announce(part int32) {
 	e.users.all(func(c *conn) {
-		if c.part == part {
+		if part == router.AllPartitions || c.part == part {
 			e.producePresence(c, true)
 		}
 	})

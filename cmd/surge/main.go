@@ -5,12 +5,16 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/surgechat/surge/internal/node"
 )
 
 const usage = `usage: surge <command> [flags]
 
 commands:
   up      run every role in one process (embedded Kafka and store unless told otherwise)
+  edge    run only an edge, attached to the shards of a running surge up (--kafka, --shards)
+  shard   run only a shard (--kafka)
   token   print a JWT that surge up accepts, for development and scripts
 
 Run "surge <command> -h" for the command's flags.
@@ -24,7 +28,11 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "up":
-		err = up(os.Args[2:])
+		err = serve("up", nil, os.Args[2:])
+	case "edge":
+		err = serve("edge", []string{node.RoleEdge}, os.Args[2:])
+	case "shard":
+		err = serve("shard", []string{node.RoleShard}, os.Args[2:])
 	case "token":
 		err = token(os.Args[2:])
 	case "-h", "--help", "help":

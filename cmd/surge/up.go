@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -13,34 +14,38 @@ import (
 	"github.com/surgechat/surge/internal/node"
 )
 
-func up(args []string) error {
-	fs := flag.NewFlagSet("surge up", flag.ExitOnError)
-	var cfg node.Config
-	var kafkaList, dsns, logLevel string
+// serve runs a node with the given roles: `surge up` runs them all,
+// `surge edge` and `surge shard` one each against shared Kafka and store.
+func serve(command string, roles []string, args []string) error {
+	fs := flag.NewFlagSet("surge "+command, flag.ExitOnError)
+	cfg := node.Config{Roles: roles}
+	var kafkaList, dsns, shards, logLevel string
 	fs.StringVar(&cfg.DataDir, "data-dir", "surge-data", "directory that keeps all state (keys, embedded Kafka log, embedded store)")
 	fs.StringVar(&cfg.WSAddr, "ws", "127.0.0.1:7000", "WebSocket listen address (path /ws)")
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:9100", "address of /metrics, /healthz and /readyz")
-	fs.StringVar(&kafkaList, "kafka", "", "comma-separated Kafka brokers; empty runs the embedded broker")
+	fs.StringVar(&kafkaList, "kafka", "", "comma-separated Kafka brokers; empty runs the embedded broker (up only)")
 	fs.IntVar(&cfg.KafkaPort, "kafka-port", 19092, "embedded broker's loopback port (-1: any free port)")
 	fs.IntVar(&cfg.Partitions, "partitions", 16, "partitions of the owner topic (fixed once the topic exists)")
-	fs.StringVar(&cfg.StoreDriver, "store", "sqlite", `store driver: "sqlite" (embedded, in --data-dir) or "mysql"`)
-	fs.StringVar(&dsns, "store-dsn", "", "comma-separated store DSNs; partition p uses DSN p mod count")
+	fs.StringVar(&cfg.StoreDriver, "store", "sqlite", `store driver: "sqlite" (embedded) or "mysql"`)
+	fs.StringVar(&dsns, "store-dsn", "", "comma-separated store DSNs; partition p uses DSN p mod count (sqlite default: <data-dir>/inbox.db)")
 	fs.StringVar(&cfg.Keys, "keys", "", "JWT keyring file (default <data-dir>/keys.json, created if missing)")
+	fs.StringVar(&cfg.PlaneAddr, "plane", "127.0.0.1:7100", `where the shard role accepts edges of other processes ("off": none)`)
+	fs.StringVar(&shards, "shards", "", "comma-separated plane addresses of the shard nodes (edge only)")
 	fs.IntVar(&cfg.Edge.MaxConns, "max-conns", 0, "connection cap of the edge (0: derived from the file limit)")
 	fs.BoolVar(&cfg.Edge.ReusePort, "reuse-port", false, "set SO_REUSEPORT so several processes share the WebSocket port")
 	fs.Float64Var(&cfg.Edge.SendRate, "send-rate", 100, "sends per second allowed per connection")
-	fs.DurationVar(&cfg.Edge.Heartbeat, "heartbeat", 30*time.Second, "ping a connection quiet for this long")
+	fs.DurationVar(&cfg.Edge.Heartbeat, "heartbeat", 30*time.Second, "ping a connection quiet for this long; close it after 3x")
 	fs.IntVar(&cfg.Edge.Loops, "loops", 0, "edge event loops (0: one per CPU)")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	_ = fs.Parse(args)
-	if kafkaList != "" {
-		cfg.Kafka = strings.Split(kafkaList, ",")
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments %q", command, fs.Args())
 	}
+	cfg.Kafka = split(kafkaList)
+	cfg.StoreDSNs = split(dsns)
+	cfg.Shards = split(shards)
 	if cfg.KafkaPort == 0 {
 		cfg.KafkaPort = -1
-	}
-	if dsns != "" {
-		cfg.StoreDSNs = strings.Split(dsns, ",")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -55,4 +60,11 @@ func up(args []string) error {
 		return err
 	}
 	return n.Run(ctx)
+}
+
+func split(list string) []string {
+	if list == "" {
+		return nil
+	}
+	return strings.Split(list, ",")
 }

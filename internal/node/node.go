@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
@@ -59,6 +60,14 @@ type Config struct {
 	// Keys is the JWT keyring file; "" means DataDir/keys.json, created on
 	// first start.
 	Keys string
+	// Roles lists the roles to run: "edge", "shard"; empty means both.
+	Roles []string
+	// PlaneAddr is where the shard role accepts edges of other processes
+	// onto its delivery plane; "" means 127.0.0.1:7100, "off" none.
+	PlaneAddr string
+	// Shards lists the plane addresses of the shard nodes that an
+	// edge-only node attaches to; required when the node runs no shard.
+	Shards []string
 	// Edge tunes the edge; its Addr, Keyring, Producer, Ring, Inbox,
 	// Plane, Logger and Metrics are set by the node.
 	Edge edge.Config
@@ -100,6 +109,37 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if len(c.Roles) == 0 {
+		c.Roles = []string{RoleEdge, RoleShard}
+	}
+	if c.PlaneAddr == "" {
+		c.PlaneAddr = "127.0.0.1:7100"
+	}
+}
+
+// Roles a node can run.
+const (
+	RoleEdge  = "edge"
+	RoleShard = "shard"
+)
+
+func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }
+
+func (c *Config) validate() error {
+	for _, r := range c.Roles {
+		if r != RoleEdge && r != RoleShard {
+			return fmt.Errorf("unknown role %q (want %q or %q)", r, RoleEdge, RoleShard)
+		}
+	}
+	if !c.has(RoleShard) {
+		if len(c.Kafka) == 0 {
+			return errors.New("a node without the shard role needs --kafka: the embedded broker lives with the shards")
+		}
+		if c.has(RoleEdge) && len(c.Shards) == 0 {
+			return errors.New("an edge-only node needs --shards: the plane addresses of the shard nodes")
+		}
+	}
+	return nil
 }
 
 // Node is a running set of roles.
@@ -113,18 +153,24 @@ type Node struct {
 	shard    *shard.Shard
 	edge     *edge.Edge
 	httpLn   net.Listener
+	planeLn  net.Listener
+	plane    *router.Plane
 	sets     []*vm.Set
 }
 
 // New prepares a node: on error nothing is left running.
 func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	cfg.setDefaults()
-	n = &Node{cfg: cfg, log: cfg.Logger}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	node := &Node{cfg: cfg, log: cfg.Logger}
 	defer func() {
 		if err != nil {
-			n.close()
+			node.close()
 		}
 	}()
+	n = node
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -162,20 +208,30 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
-	n.shard, err = shard.New(shard.Config{
-		Brokers: n.brokers, Topic: cfg.Topic, Ring: ring, Store: n.store,
-		Plane: plane, Logger: n.log, Metrics: shardSet,
-	})
-	if err != nil {
-		return nil, err
+	if cfg.has(RoleShard) {
+		n.shard, err = shard.New(shard.Config{
+			Brokers: n.brokers, Topic: cfg.Topic, Ring: ring, Store: n.store,
+			Plane: plane, Logger: n.log, Metrics: shardSet,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if cfg.PlaneAddr != "off" {
+			if n.planeLn, err = net.Listen("tcp", cfg.PlaneAddr); err != nil {
+				return nil, fmt.Errorf("plane listen: %w", err)
+			}
+		}
 	}
-	ec := cfg.Edge
-	ec.Addr, ec.Keyring, ec.Producer, ec.Topic = cfg.WSAddr, keys, n.producer, cfg.Topic
-	ec.Ring, ec.Inbox, ec.Plane, ec.Logger, ec.Metrics = ring, n.store, plane, n.log, edgeSet
-	n.edge, err = edge.New(ec)
-	if err != nil {
-		return nil, err
+	if cfg.has(RoleEdge) {
+		ec := cfg.Edge
+		ec.Addr, ec.Keyring, ec.Producer, ec.Topic = cfg.WSAddr, keys, n.producer, cfg.Topic
+		ec.Ring, ec.Inbox, ec.Plane, ec.Logger, ec.Metrics = ring, n.store, plane, n.log, edgeSet
+		n.edge, err = edge.New(ec)
+		if err != nil {
+			return nil, err
+		}
 	}
+	n.plane = plane
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen: %w", err)
@@ -198,13 +254,34 @@ func (n *Node) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	shardCtx, stopShard := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopShard()
-	g.Go(func() error { return n.shard.Run(shardCtx) })
-	g.Go(func() error {
-		// The edge drains first; the shard keeps running until then so
-		// that the disconnects are processed.
-		defer stopShard()
-		return n.edge.Run(ctx)
-	})
+	pcfg := router.PlaneConfig{Logger: n.log, Metrics: n.sets[1]}
+	if n.planeLn != nil {
+		g.Go(func() error { return router.ServePlane(shardCtx, n.planeLn, n.plane, pcfg) })
+	}
+	if n.shard != nil {
+		g.Go(func() error {
+			if n.edge == nil {
+				defer stopShard()
+				<-ctx.Done()
+			}
+			return nil
+		})
+		g.Go(func() error { return n.shard.Run(shardCtx) })
+	}
+	if n.edge != nil {
+		if n.shard == nil {
+			pcfg.Metrics = n.sets[0]
+			for _, addr := range n.cfg.Shards {
+				g.Go(func() error { return router.DialPlane(ctx, addr, n.edge.ID(), n.edge, pcfg) })
+			}
+		}
+		g.Go(func() error {
+			// The edge drains first; the shard keeps running until then so
+			// that the disconnects are processed.
+			defer stopShard()
+			return n.edge.Run(ctx)
+		})
+	}
 	srv := &http.Server{Handler: n.mux(), ReadHeaderTimeout: 5 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(n.httpLn); !errors.Is(err, http.ErrServerClosed) {
@@ -218,7 +295,7 @@ func (n *Node) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	n.log.Info("surge up", "ws", "ws://"+n.cfg.WSAddr+"/ws", "http", "http://"+n.HTTPAddr(), "data_dir", n.cfg.DataDir)
+	n.log.Info("surge running", "roles", n.cfg.Roles, "ws", "ws://"+n.cfg.WSAddr+"/ws", "http", "http://"+n.HTTPAddr(), "data_dir", n.cfg.DataDir)
 	return g.Wait()
 }
 
@@ -245,6 +322,9 @@ func (n *Node) mux() *http.ServeMux {
 }
 
 func (n *Node) close() {
+	if n.planeLn != nil {
+		n.planeLn.Close()
+	}
 	if n.httpLn != nil {
 		n.httpLn.Close()
 	}

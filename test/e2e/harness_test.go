@@ -45,8 +45,10 @@ type server struct {
 	dataDir string
 	ws      string // host:port
 	http    string // host:port
+	plane   string // host:port of the shard's delivery plane
 	args    []string
-	wrap    []string // command and arguments to run surge under, such as prlimit
+	wrap     []string // command and arguments to run surge under, such as prlimit
+	edgeOnly bool     // run `surge edge` instead of `surge up`
 	cmd     *exec.Cmd
 	log     *syncBuffer
 	exited  chan struct{}
@@ -82,7 +84,7 @@ func freePort(t *testing.T) string {
 // startServer starts surge up on a fresh data dir and waits until ready.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: t.TempDir(), ws: freePort(t), http: freePort(t), args: extra}
+	s := &server{t: t, dataDir: t.TempDir(), ws: freePort(t), http: freePort(t), plane: freePort(t), args: extra}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -90,8 +92,12 @@ func startServer(t *testing.T, extra ...string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	args := append([]string{"up", "--data-dir", s.dataDir, "--ws", s.ws, "--http", s.http,
-		"--kafka-port", "-1", "--log-level", "warn"}, s.args...)
+	args := []string{"up", "--data-dir", s.dataDir, "--ws", s.ws, "--http", s.http,
+		"--kafka-port", "-1", "--plane", s.plane, "--log-level", "warn"}
+	if s.edgeOnly {
+		args = []string{"edge", "--data-dir", s.dataDir, "--ws", s.ws, "--http", s.http, "--log-level", "warn"}
+	}
+	args = append(args, s.args...)
 	argv := append(append(append([]string(nil), s.wrap...), surgeBin), args...)
 	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.log = &syncBuffer{}

@@ -72,19 +72,18 @@ func (s *Snapshot) Histogram() (*hdrhistogram.Histogram, error) {
 	if s == nil {
 		return New(), nil
 	}
-	n := 0
-	if len(s.Counts) > 0 {
-		n = int(s.Counts[len(s.Counts)-1][0]) + 1
-	}
 	e := &hdrhistogram.Snapshot{
 		LowestTrackableValue:  s.Lowest,
 		HighestTrackableValue: s.Highest,
 		SignificantFigures:    s.Sig,
-		Counts:                make([]int64, n),
 	}
+	if err := e.Validate(); err != nil { // the geometry, before sizing anything by it
+		return nil, fmt.Errorf("hist: %w", err)
+	}
+	e.Counts = hdrhistogram.Import(e).Export().Counts
 	for _, ic := range s.Counts {
-		if ic[0] < 0 || int(ic[0]) >= n {
-			return nil, fmt.Errorf("hist: snapshot index %d out of order", ic[0])
+		if ic[0] < 0 || ic[0] >= int64(len(e.Counts)) {
+			return nil, fmt.Errorf("hist: snapshot index %d outside the histogram's %d counts", ic[0], len(e.Counts))
 		}
 		e.Counts[ic[0]] = ic[1]
 	}

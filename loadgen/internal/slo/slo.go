@@ -67,12 +67,12 @@ var units = []struct {
 // Parse parses "metric op value", such as "p99.9(ack)<=20ms".
 func Parse(text string) (SLO, error) {
 	s := SLO{Text: text}
-	t := strings.ReplaceAll(text, " ", "")
+	t := strings.TrimSpace(text)
 	i := strings.IndexAny(t, "<>=!")
 	if i <= 0 {
 		return s, fmt.Errorf("slo %q: want metric, operator, value, such as p99(delivery)<10ms", text)
 	}
-	lhs, rest := t[:i], t[i:]
+	lhs, rest := strings.TrimSpace(t[:i]), t[i:]
 	for _, op := range ops {
 		if strings.HasPrefix(rest, op) {
 			s.Op = op
@@ -93,7 +93,7 @@ func Parse(text string) (SLO, error) {
 	if !ident(s.Metric) || (s.Arg != "" && !ident(s.Arg)) {
 		return s, fmt.Errorf("slo %q: metric names are letters, digits, '_' and '.'", text)
 	}
-	num := rest[len(s.Op):]
+	num := strings.TrimSpace(rest[len(s.Op):])
 	factor := 1.0
 	for _, u := range units {
 		if strings.HasSuffix(num, u.suffix) {
@@ -101,7 +101,7 @@ func Parse(text string) (SLO, error) {
 			break
 		}
 	}
-	v, err := strconv.ParseFloat(num, 64)
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
 	if err != nil {
 		return s, fmt.Errorf("slo %q: value %q is not a number with an optional unit (ns, us, ms, s, /s, %%, B, KiB, MiB)", text, rest[len(s.Op):])
 	}
