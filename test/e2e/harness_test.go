@@ -41,17 +41,17 @@ func TestMain(m *testing.M) {
 
 // server is one running `surge up`.
 type server struct {
-	t       *testing.T
-	dataDir string
-	ws      string // host:port
-	http    string // host:port
-	plane   string // host:port of the shard's delivery plane
-	args    []string
+	t        *testing.T
+	dataDir  string
+	ws       string // host:port
+	http     string // host:port
+	plane    string // host:port of the shard's delivery plane
+	args     []string
 	wrap     []string // command and arguments to run surge under, such as prlimit
 	edgeOnly bool     // run `surge edge` instead of `surge up`
-	cmd     *exec.Cmd
-	log     *syncBuffer
-	exited  chan struct{}
+	cmd      *exec.Cmd
+	log      *syncBuffer
+	exited   chan struct{}
 }
 
 type syncBuffer struct {
