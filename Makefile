@@ -3,9 +3,13 @@
 GO              ?= go
 MYSQL_DSN       ?= root@tcp(127.0.0.1:3306)/
 STATICCHECK     ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+PROTOC_GEN_GO   := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
+PROTOS          := account social message
+TOOLS           := $(CURDIR)/bin/tools
 FUZZTIME        ?= 20s
 
-.PHONY: help build up test test-race test-integration bench fuzz lint proto
+.PHONY: help build up test test-race test-integration bench fuzz lint proto proto-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,5 +42,17 @@ lint: ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-proto: ## regenerate gRPC code (no .proto files yet: the services bring them)
-	@echo "no .proto files yet"
+proto: ## regenerate the gRPC code beside each services/<name>/<name>.proto (needs protoc)
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GRPC)
+	@for p in $(PROTOS); do \
+	  mkdir -p services/$$p/$${p}pb; \
+	  PATH=$(TOOLS):$$PATH protoc -I services/$$p \
+	    --go_out=services/$$p/$${p}pb --go_opt=paths=source_relative \
+	    --go-grpc_out=services/$$p/$${p}pb --go-grpc_opt=paths=source_relative \
+	    services/$$p/$$p.proto || exit 1; \
+	done
+
+proto-check: proto ## fail when the committed generated code differs from what make proto writes
+	@git diff --exit-code -- 'services/*/*pb/*.go' || { echo "generated code is stale: run make proto"; exit 1; }

@@ -101,6 +101,9 @@ func buildReport(cfg *Config, m *merged, srv *report.Server, slos []slo.SLO, sta
 	return rep, nil
 }
 
+// helloWait bounds how long a worker may take to answer at all.
+const helloWait = 15 * time.Second
+
 // coordinate runs the workers through the protocol of worker.go and
 // returns their final results and the server's metrics while the
 // connections were held.
@@ -141,7 +144,8 @@ func coordinate(ctx context.Context, cfg *Config, def scenarioDef) ([]*Result, m
 	latest := make([]*Result, n)
 	final := make([]*Result, n)
 	var held map[string]float64
-	ready, done, results := 0, 0, 0
+	hellos, ready, done, results := 0, 0, 0, 0
+	helloTimeout := time.After(helloWait)
 	begin := time.Now()
 	prev, prevAt := emptyMerged(), begin
 	tick := time.NewTicker(time.Second)
@@ -153,6 +157,8 @@ func coordinate(ctx context.Context, cfg *Config, def scenarioDef) ([]*Result, m
 				latest[e.Worker] = e.Result
 			}
 			switch e.Type {
+			case "hello":
+				hellos++
 			case "ready":
 				if ready++; ready == n {
 					broadcast(command{Cmd: "start", At: time.Now().Add(100 * time.Millisecond).UnixNano()})
@@ -176,6 +182,10 @@ func coordinate(ctx context.Context, cfg *Config, def scenarioDef) ([]*Result, m
 				if final[e.Worker] == nil {
 					return nil, nil, fmt.Errorf("worker %d exited before reporting its result: %s", e.Worker, e.Error)
 				}
+			}
+		case <-helloTimeout:
+			if hellos < n {
+				return nil, nil, fmt.Errorf("%d of %d workers did not answer within %v: is %q a loadgen binary?", n-hellos, n, helloWait, cfg.Exe)
 			}
 		case now := <-tick.C:
 			m, err := merge(latest)

@@ -16,7 +16,7 @@ import (
 // line of the worker's stdin, then commands; the worker writes events as
 // JSON lines on stdout:
 //
-//	worker → ready (share prepared) → progress... → done (Run returned)
+//	worker → hello (config read) → ready (share prepared) → progress... → done (Run returned)
 //	coordinator → start{at} once all are ready → finish once all are done
 //	worker → result (after Close), then exits
 //
@@ -30,7 +30,7 @@ type command struct {
 }
 
 type event struct {
-	Type   string  `json:"type"` // "ready", "progress", "done", "result" or "error"
+	Type   string  `json:"type"` // "hello", "ready", "progress", "done", "result" or "error"
 	Worker int     `json:"worker"`
 	Error  string  `json:"error,omitempty"`
 	Result *Result `json:"result,omitempty"`
@@ -44,6 +44,7 @@ func work(ctx context.Context, cfg *Config, sh share, cmds <-chan command, emit 
 		emit(event{Type: "error", Worker: sh.id, Error: err.Error()})
 		return err
 	}
+	emit(event{Type: "hello", Worker: sh.id})
 	sc, err := scenarios[cfg.Scenario].new(cfg, sh)
 	if err != nil {
 		return fail(err)
