@@ -14,6 +14,7 @@ import (
 	"github.com/surgechat/surge/internal/kafka"
 	"github.com/surgechat/surge/internal/metrics"
 	"github.com/surgechat/surge/internal/store"
+	"github.com/surgechat/surge/internal/wire"
 	"github.com/surgechat/surge/router"
 )
 
@@ -242,7 +243,7 @@ func (s *Shard) expireLoop(ctx context.Context) {
 
 type shardMetrics struct {
 	set           *vm.Set
-	records       [6]*vm.Counter // by wire.Kind
+	records       [16]*vm.Counter // by wire.Kind
 	badRecords    *vm.Counter
 	stored        *vm.Counter
 	duplicates    *vm.Counter
@@ -262,10 +263,8 @@ type shardMetrics struct {
 
 func newShardMetrics(set *vm.Set, table *router.Table) *shardMetrics {
 	m := &shardMetrics{set: set, lags: make(map[int32]int64)}
-	for k, name := range []string{"", "send", "append", "connect", "disconnect", "lease"} {
-		if name != "" {
-			m.records[k] = set.NewCounter(`surge_kafka_consumed_records_total{kind="` + name + `"}`)
-		}
+	for k := range m.records {
+		m.records[k] = set.NewCounter(`surge_kafka_consumed_records_total{kind="` + wire.Kind(k).String() + `"}`)
 	}
 	m.badRecords = set.NewCounter(`surge_kafka_consumed_records_total{kind="malformed"}`)
 	m.stored = set.NewCounter(`surge_shard_messages_stored_total`)

@@ -27,6 +27,21 @@ const (
 	// KindLease renews every session that edge Edge holds on the record's
 	// partition for TTL milliseconds.
 	KindLease Kind = 5
+	// KindGroupSend is a group message as accepted by an edge, keyed by
+	// the group ("g/<id>"): the shard checks that Sender is a member,
+	// appends it to the group's timeline and fans it out to the members'
+	// partitions as KindAppend records.
+	KindGroupSend Kind = 6
+	// KindGroupChange says that Group's membership changed to Version:
+	// the group's shard drops what it cached.
+	KindGroupChange Kind = 7
+	// KindPresence tells Owners, all on the record's partition, that User
+	// came online (Online) or went offline. It is pushed, never stored.
+	KindPresence Kind = 8
+	// KindReject tells User that the message ID (ClientMsgID, to To) was
+	// accepted by an edge but refused by its shard, with Code and Reason.
+	// It is pushed, never stored.
+	KindReject Kind = 9
 )
 
 func (k Kind) String() string {
@@ -41,6 +56,14 @@ func (k Kind) String() string {
 		return "disconnect"
 	case KindLease:
 		return "lease"
+	case KindGroupSend:
+		return "group_send"
+	case KindGroupChange:
+		return "group_change"
+	case KindPresence:
+		return "presence"
+	case KindReject:
+		return "reject"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -63,6 +86,11 @@ type Record struct {
 	Edge        string      // connect, disconnect, lease
 	Session     uint64      // connect, disconnect
 	TTLMillis   int64       // lease
+	Group       string      // group_send, group_change: the group's id (without "g/")
+	Version     int64       // group_change
+	Online      bool        // presence
+	Code        string      // reject: an error code of the client protocol
+	Reason      string      // reject
 }
 
 // ErrBadRecord is wrapped by DecodeRecord errors.
@@ -72,19 +100,17 @@ var ErrBadRecord = errors.New("wire: malformed record")
 func AppendRecord(dst []byte, r *Record) []byte {
 	dst = append(dst, recordVersion, byte(r.Kind))
 	switch r.Kind {
-	case KindSend, KindAppend:
+	case KindSend, KindAppend, KindGroupSend:
 		dst = append(dst, r.ID[:]...)
 		dst = appendStr(dst, r.Sender)
 		dst = appendStr(dst, r.ClientMsgID)
 		dst = appendStr(dst, r.To)
-		dst = binary.AppendUvarint(dst, uint64(len(r.Owners)))
-		for _, o := range r.Owners {
-			dst = appendStr(dst, o)
-		}
+		dst = appendOwners(dst, r.Owners)
 		dst = appendStr(dst, r.Conv)
 		dst = binary.AppendUvarint(dst, uint64(len(r.Body)))
 		dst = append(dst, r.Body...)
 		dst = binary.AppendVarint(dst, r.SentAt)
+		dst = appendStr(dst, r.Group)
 	case KindConnect, KindDisconnect:
 		dst = appendStr(dst, r.User)
 		dst = appendStr(dst, r.Edge)
@@ -92,6 +118,20 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	case KindLease:
 		dst = appendStr(dst, r.Edge)
 		dst = binary.AppendVarint(dst, r.TTLMillis)
+	case KindGroupChange:
+		dst = appendStr(dst, r.Group)
+		dst = binary.AppendVarint(dst, r.Version)
+	case KindPresence:
+		dst = appendStr(dst, r.User)
+		dst = appendOwners(dst, r.Owners)
+		dst = append(dst, boolByte(r.Online))
+	case KindReject:
+		dst = appendStr(dst, r.User)
+		dst = appendStr(dst, r.ClientMsgID)
+		dst = appendStr(dst, r.To)
+		dst = append(dst, r.ID[:]...)
+		dst = appendStr(dst, r.Code)
+		dst = appendStr(dst, r.Reason)
 	}
 	return dst
 }
@@ -106,22 +146,16 @@ func DecodeRecord(data []byte, r *Record) error {
 	}
 	r.Kind = Kind(d.byte())
 	switch r.Kind {
-	case KindSend, KindAppend:
+	case KindSend, KindAppend, KindGroupSend:
 		copy(r.ID[:], d.bytes(store.MsgIDLen))
 		r.Sender = d.str()
 		r.ClientMsgID = d.str()
 		r.To = d.str()
-		n := d.uvarint()
-		if n > uint64(len(d.b)) {
-			d.fail()
-		}
-		for i := uint64(0); i < n && d.err == nil; i++ {
-			owners = append(owners, d.str())
-		}
-		r.Owners = owners
+		r.Owners = d.owners(owners)
 		r.Conv = d.str()
 		r.Body = d.bytes(int(d.uvarint()))
 		r.SentAt = d.varint()
+		r.Group = d.str()
 	case KindConnect, KindDisconnect:
 		r.User = d.str()
 		r.Edge = d.str()
@@ -129,6 +163,20 @@ func DecodeRecord(data []byte, r *Record) error {
 	case KindLease:
 		r.Edge = d.str()
 		r.TTLMillis = d.varint()
+	case KindGroupChange:
+		r.Group = d.str()
+		r.Version = d.varint()
+	case KindPresence:
+		r.User = d.str()
+		r.Owners = d.owners(owners)
+		r.Online = d.byte() == 1
+	case KindReject:
+		r.User = d.str()
+		r.ClientMsgID = d.str()
+		r.To = d.str()
+		copy(r.ID[:], d.bytes(store.MsgIDLen))
+		r.Code = d.str()
+		r.Reason = d.str()
 	default:
 		return fmt.Errorf("%w: kind %d", ErrBadRecord, r.Kind)
 	}
@@ -136,6 +184,32 @@ func DecodeRecord(data []byte, r *Record) error {
 		return fmt.Errorf("%w: %s truncated", ErrBadRecord, r.Kind)
 	}
 	return nil
+}
+
+func appendOwners(dst []byte, owners []string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(owners)))
+	for _, o := range owners {
+		dst = appendStr(dst, o)
+	}
+	return dst
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (d *decoder) owners(dst []string) []string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		dst = append(dst, d.str())
+	}
+	return dst
 }
 
 func appendStr(dst []byte, s string) []byte {

@@ -122,7 +122,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		if got.Kind != r.Kind || got.ID != r.ID || got.Sender != r.Sender || got.ClientMsgID != r.ClientMsgID ||
 			got.To != r.To || got.Conv != r.Conv || !bytes.Equal(got.Body, r.Body) || got.SentAt != r.SentAt ||
 			got.User != r.User || got.Edge != r.Edge || got.Session != r.Session || got.TTLMillis != r.TTLMillis ||
-			strings.Join(got.Owners, ",") != strings.Join(r.Owners, ",") {
+			strings.Join(got.Owners, ",") != strings.Join(r.Owners, ",") || got.Group != r.Group ||
+			got.Version != r.Version || got.Online != r.Online || got.Code != r.Code || got.Reason != r.Reason {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", got, r)
 		}
 		for i := range enc {
@@ -137,6 +138,10 @@ func TestRecordRoundTrip(t *testing.T) {
 	f(Record{Kind: KindConnect, User: "u", Edge: "edge-1", Session: 1 << 60})
 	f(Record{Kind: KindDisconnect, User: "u", Edge: "edge-1", Session: 3})
 	f(Record{Kind: KindLease, Edge: "edge-1", TTLMillis: 60000})
+	f(Record{Kind: KindGroupSend, ID: id, Sender: "a", ClientMsgID: "c", Group: "team", Body: []byte("hi"), SentAt: 7})
+	f(Record{Kind: KindGroupChange, Group: "team", Version: 12})
+	f(Record{Kind: KindPresence, User: "a", Owners: []string{"b", "c"}, Online: true})
+	f(Record{Kind: KindReject, User: "a", ClientMsgID: "c", To: "g/team", ID: id, Code: "not_member", Reason: "not a member"})
 }
 
 func FuzzDecodeRecord(f *testing.F) {
