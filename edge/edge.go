@@ -295,7 +295,7 @@ func (e *Edge) Ready(user string, session uint64) {
 func (e *Edge) Announce(part int32) {
 	e.users.all(func(c *conn) {
 		if part == router.AllPartitions || c.part == part {
-			e.producePresence(c, true)
+			e.announce(c, true)
 		}
 	})
 }

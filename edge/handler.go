@@ -75,7 +75,10 @@ func (e *Edge) OnTraffic(gc gnet.Conn) gnet.Action {
 		default:
 			n = len(buf) // closing: ignore what still arrives
 		}
-		_, _ = gc.Discard(n)
+		if n > 0 {
+			// gnet's Discard(0) drops the whole buffer, partial frame and all.
+			_, _ = gc.Discard(n)
+		}
 	}
 	if c.state == stateHandshake {
 		return c.flushHandshake()

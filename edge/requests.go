@@ -162,8 +162,13 @@ func (e *Edge) sync(c *conn, id string, after uint64, limit int) {
 	}
 	last := after
 	var buf []byte
+	budget := e.cfg.WriteQueue / 2 // one reply never makes its reader a slow consumer
 	for i := range msgs {
 		buf = wire.AppendMsg(buf[:0], &msgs[i])
+		if budget -= len(buf) + ws.MaxServerHeader; budget < 0 && i > 0 {
+			more = true // the client asks again from last
+			break
+		}
 		if !c.enqueue(buf, e.cfg.WriteQueue) {
 			return // slow consumer or closing: the client syncs again
 		}
@@ -172,13 +177,9 @@ func (e *Edge) sync(c *conn, id string, after uint64, limit int) {
 	c.enqueue(wire.AppendSynced(buf[:0], id, after, last, more), e.cfg.WriteQueue)
 }
 
-// producePresence produces a connect or disconnect record for c on its
-// user's partition.
+// producePresence counts c in or out of its partition's sessions, for the
+// leases, and produces the connect or disconnect record.
 func (e *Edge) producePresence(c *conn, connect bool) {
-	r := wire.Record{Kind: wire.KindDisconnect, User: c.user, Edge: e.cfg.ID, Session: c.session}
-	if connect {
-		r.Kind = wire.KindConnect
-	}
 	e.partMu.Lock()
 	if connect {
 		e.partConn[c.part]++
@@ -186,6 +187,16 @@ func (e *Edge) producePresence(c *conn, connect bool) {
 		delete(e.partConn, c.part)
 	}
 	e.partMu.Unlock()
+	e.announce(c, connect)
+}
+
+// announce produces c's connect (or disconnect) record on its user's
+// partition without counting it: Announce repeats connects this way.
+func (e *Edge) announce(c *conn, connect bool) {
+	r := wire.Record{Kind: wire.KindDisconnect, User: c.user, Edge: e.cfg.ID, Session: c.session}
+	if connect {
+		r.Kind = wire.KindConnect
+	}
 	e.producePresenceRecord(c.part, c.user, &r)
 }
 

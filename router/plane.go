@@ -94,11 +94,17 @@ func (p *Plane) Ready(edge, user string, session uint64) bool {
 	return true
 }
 
-// Announce asks every attached edge to announce its sessions on part.
+// Announce asks every attached edge to announce its sessions on part. The
+// sinks are called outside the plane's lock: an edge walking its sessions
+// must not hold up deliveries or edges attaching.
 func (p *Plane) Announce(part int32) {
 	p.mu.RLock()
-	defer p.mu.RUnlock()
+	sinks := make([]Sink, 0, len(p.sinks))
 	for _, s := range p.sinks {
+		sinks = append(sinks, s)
+	}
+	p.mu.RUnlock()
+	for _, s := range sinks {
 		s.Announce(part)
 	}
 }

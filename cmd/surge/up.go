@@ -30,7 +30,7 @@ func serve(command string, roles []string, args []string) error {
 	fs.StringVar(&dsns, "store-dsn", "", "comma-separated store DSNs; partition p uses DSN p mod count (sqlite default: <data-dir>/inbox.db)")
 	fs.StringVar(&cfg.Keys, "keys", "", "JWT keyring file (default <data-dir>/keys.json, created if missing)")
 	fs.StringVar(&cfg.PlaneAddr, "plane", "127.0.0.1:7100", `where the shard role accepts edges of other processes ("off": none)`)
-	fs.StringVar(&shards, "shards", "", "comma-separated plane addresses of the shard nodes (edge only)")
+	fs.StringVar(&shards, "shards", "", "comma-separated plane addresses of the other shard nodes to take deliveries from (required for surge edge)")
 	fs.IntVar(&cfg.Edge.MaxConns, "max-conns", 0, "connection cap of the edge (0: derived from the file limit)")
 	fs.BoolVar(&cfg.Edge.ReusePort, "reuse-port", false, "set SO_REUSEPORT so several processes share the WebSocket port")
 	fs.Float64Var(&cfg.Edge.SendRate, "send-rate", 100, "sends per second allowed per connection")

@@ -138,6 +138,9 @@ func (c *Config) validate() error {
 		if c.has(RoleEdge) && len(c.Shards) == 0 {
 			return errors.New("an edge-only node needs --shards: the plane addresses of the shard nodes")
 		}
+		if c.has(RoleEdge) && (c.Keys == "" || len(c.StoreDSNs) == 0) {
+			return errors.New("an edge-only node needs --keys and --store-dsn: the keyring and store of the shards it serves")
+		}
 	}
 	return nil
 }
@@ -269,11 +272,11 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { return n.shard.Run(shardCtx) })
 	}
 	if n.edge != nil {
-		if n.shard == nil {
-			pcfg.Metrics = n.sets[0]
-			for _, addr := range n.cfg.Shards {
-				g.Go(func() error { return router.DialPlane(ctx, addr, n.edge.ID(), n.edge, pcfg) })
-			}
+		// Attach to the other shard nodes; the local shard, if any, is
+		// attached in-process.
+		ecfg := router.PlaneConfig{Logger: n.log, Metrics: n.sets[0]}
+		for _, addr := range n.cfg.Shards {
+			g.Go(func() error { return router.DialPlane(ctx, addr, n.edge.ID(), n.edge, ecfg) })
 		}
 		g.Go(func() error {
 			// The edge drains first; the shard keeps running until then so

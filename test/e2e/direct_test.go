@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -83,5 +84,30 @@ func TestRepeatedClientMsgIDDeliveredOnce(t *testing.T) {
 	got := bIn.list()
 	if len(got) != 2 || got[0].ID != "same" || got[1].ID != "next" || got[1].Seq != 2 {
 		t.Fatalf("bob got %+v", got)
+	}
+}
+
+// TestLargeSyncIsPaged syncs more bytes than one reply may carry: the
+// server pages the reply instead of overrunning the client's write queue,
+// and the client keeps asking until it has everything.
+func TestLargeSyncIsPaged(t *testing.T) {
+	s := startServer(t, "--send-rate", "1000")
+	a, _ := s.dial("alice", 0)
+	body := strings.Repeat("z", 4000)
+	const n = 400 // 1.6 MB, more than half of the 1 MiB write queue
+	for i := 0; i < n; i++ {
+		if err := a.SendAsync("bob", fmt.Sprintf("big%d", i), body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Send(ctxT(t), "bob", "last", "end"); err != nil {
+		t.Fatal(err)
+	}
+	_, in := s.dial("bob", 0)
+	waitFor(t, 20*time.Second, "the whole inbox", func() bool { return in.len() == n+1 })
+	for i, m := range in.list() {
+		if m.Seq != uint64(i+1) {
+			t.Fatalf("message %d has seq %d", i, m.Seq)
+		}
 	}
 }
