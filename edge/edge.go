@@ -19,6 +19,7 @@ import (
 
 	"github.com/surgechat/surge/internal/auth"
 	"github.com/surgechat/surge/internal/kafka"
+	"github.com/surgechat/surge/internal/socialcache"
 	"github.com/surgechat/surge/internal/store"
 	"github.com/surgechat/surge/router"
 )
@@ -40,6 +41,13 @@ type Config struct {
 	Inbox    Inbox         // serves sync; required
 	Plane    *router.Plane // the edge registers itself here; required
 	Logger   *slog.Logger  // nil means slog.Default()
+	// Social lets the edge refuse sends that its shard would refuse, from
+	// what the cache already knows (it never waits for the social
+	// service); nil means no early checks.
+	Social *socialcache.Cache
+	// Presence answers presence queries; nil means they get "unavailable"
+	// (an edge-only process has no presence table).
+	Presence interface{ Online(user string) bool }
 	Metrics  *vm.Set       // nil means a private set
 
 	// MaxConns caps connections; 0 derives it from RLIMIT_NOFILE
@@ -179,6 +187,7 @@ type Edge struct {
 	partConn map[int32]int // sessions per partition, for leases
 
 	syncs chan struct{} // bounds concurrent sync queries
+	warms chan struct{} // bounds concurrent social cache warm-ups
 }
 
 // New creates an edge.
@@ -196,6 +205,7 @@ func New(cfg Config) (*Edge, error) {
 		users:    newSessions(),
 		partConn: make(map[int32]int),
 		syncs:    make(chan struct{}, 256),
+		warms:    make(chan struct{}, 64),
 	}
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])

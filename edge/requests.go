@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -38,6 +39,8 @@ func (e *Edge) request(c *conn, data []byte, now int64) {
 		e.startSync(c, r.ID, r.After, r.Limit)
 	case wire.TypePing:
 		c.enqueueLocal(wire.AppendPong(nil, r.ID, now/1e3), e.cfg.WriteQueue)
+	case wire.TypePresence:
+		e.presence(c, r)
 	default:
 		e.reject(c, r.ID, wire.CodeBadFrame, "unknown type "+quoteShort(r.Type))
 	}
@@ -48,14 +51,20 @@ func (e *Edge) reject(c *conn, id, code, reason string) {
 	c.enqueueLocal(wire.AppendError(nil, id, code, reason), e.cfg.WriteQueue)
 }
 
-// send validates a send, produces it keyed by the recipient and acks it
-// once the broker has it.
+// send validates a send, produces it keyed by the recipient (a user, or a
+// group) and acks it once the broker has it.
 func (e *Edge) send(c *conn, r *wire.Request, now int64) {
 	switch {
 	case !wire.ValidID(r.ID):
 		e.reject(c, r.ID, wire.CodeBadRequest, "id must be 1-64 characters of A-Z a-z 0-9 _ . - @")
 		return
-	case !wire.ValidID(r.To):
+	case r.Group != "" && r.To != "":
+		e.reject(c, r.ID, wire.CodeBadRecipient, "give either to (a user) or group, not both")
+		return
+	case r.Group != "" && !wire.ValidID(r.Group):
+		e.reject(c, r.ID, wire.CodeBadRecipient, "group must be a group id: 1-64 characters of A-Z a-z 0-9 _ . - @")
+		return
+	case r.Group == "" && !wire.ValidID(r.To):
 		e.reject(c, r.ID, wire.CodeBadRecipient, "to must be a user id: 1-64 characters of A-Z a-z 0-9 _ . - @")
 		return
 	case len(r.Body) > e.cfg.MaxBody:
@@ -68,21 +77,115 @@ func (e *Edge) send(c *conn, r *wire.Request, now int64) {
 		e.reject(c, r.ID, wire.CodeRateLimited, "send rate over "+strconv.Itoa(int(e.cfg.SendRate))+"/s; retry later with the same id")
 		return
 	}
+	if code, reason := e.precheck(c.user, r); code != "" {
+		e.reject(c, r.ID, code, reason)
+		return
+	}
 	p := sendPool.Get().(*pendingSend)
 	p.e, p.c, p.start = e, c, now
-	p.rec.Kind = wire.KindSend
-	p.rec.ID = wire.NewMsgID(c.user, r.To, r.ID)
+	owner := r.To
+	p.rec.Kind, p.rec.Group = wire.KindSend, ""
+	if r.Group != "" {
+		owner = "g/" + r.Group
+		p.rec.Kind, p.rec.Group = wire.KindGroupSend, r.Group
+	}
+	p.rec.ID = wire.NewMsgID(c.user, owner, r.ID)
 	p.rec.Sender, p.rec.ClientMsgID, p.rec.To = c.user, r.ID, r.To
 	p.rec.Body = append(p.rec.Body[:0], r.Body...)
 	p.rec.SentAt = now / 1e3
 	p.kr = kgo.Record{
 		Topic:     e.cfg.Topic,
-		Partition: e.cfg.Ring.Partition(r.To),
-		Key:       append(p.kr.Key[:0], r.To...),
+		Partition: e.cfg.Ring.Partition(owner),
+		Key:       append(p.kr.Key[:0], owner...),
 		Value:     wire.AppendRecord(p.kr.Value[:0], &p.rec),
 	}
 	e.cfg.Producer.TryProduce(context.Background(), &p.kr, p.done)
 }
+
+// precheck refuses, from what the social cache already holds, a send that
+// the shard would refuse; on a miss it warms the cache in the background
+// and lets the shard decide.
+func (e *Edge) precheck(user string, r *wire.Request) (code, reason string) {
+	sc := e.cfg.Social
+	if sc == nil {
+		return "", ""
+	}
+	if r.Group != "" {
+		m, ok := sc.PeekMembership(r.Group)
+		if !ok {
+			e.warm(func(ctx context.Context) { _, _ = sc.Membership(ctx, r.Group) })
+			return "", ""
+		}
+		if !m.Exists || !m.Has(user) {
+			return wire.CodeNotMember, "not a member of group " + r.Group
+		}
+		return "", ""
+	}
+	if user == r.To {
+		return "", ""
+	}
+	d, ok := sc.PeekDirect(user, r.To)
+	if !ok {
+		to := r.To
+		e.warm(func(ctx context.Context) { _, _ = sc.CheckDirect(ctx, user, to) })
+		return "", ""
+	}
+	if !d.Allowed {
+		if d.Reason == "not_friends" {
+			return wire.CodeNotFriends, "only friends may send " + r.To + " direct messages"
+		}
+		return wire.CodeBlocked, "direct messages between you and " + r.To + " are blocked"
+	}
+	return "", ""
+}
+
+// warm runs fn in the background unless too many warm-ups are running.
+func (e *Edge) warm(fn func(context.Context)) {
+	select {
+	case e.warms <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-e.warms }()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		fn(ctx)
+	}()
+}
+
+// presence answers which of the asked users are online.
+func (e *Edge) presence(c *conn, r *wire.Request) {
+	switch {
+	case e.cfg.Presence == nil:
+		e.reject(c, r.ID, wire.CodeUnavailable, "presence is not served by this edge")
+		return
+	case len(r.Users) == 0 || len(r.Users) > maxPresenceUsers:
+		e.reject(c, r.ID, wire.CodeBadRequest, "users must list 1 to "+strconv.Itoa(maxPresenceUsers)+" user ids")
+		return
+	}
+	id, users := r.ID, slices.Clone(r.Users)
+	go func() {
+		// Only friends see one another: others are left out of the answer.
+		if sc := e.cfg.Social; sc != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			friends, err := sc.Friends(ctx, c.user)
+			cancel()
+			if err != nil {
+				c.enqueue(wire.AppendError(nil, id, wire.CodeUnavailable, "friend list unavailable; retry"), e.cfg.WriteQueue)
+				return
+			}
+			users = slices.DeleteFunc(users, func(u string) bool { return !slices.Contains(friends, u) })
+		}
+		online := make([]bool, len(users))
+		for i, u := range users {
+			online[i] = e.cfg.Presence.Online(u)
+		}
+		c.enqueue(wire.AppendPresenceReply(nil, id, users, online), e.cfg.WriteQueue)
+	}()
+}
+
+const maxPresenceUsers = 100
 
 // pendingSend is a send between produce and ack; pooled so that the hot
 // path reuses records and buffers.

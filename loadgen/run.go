@@ -82,6 +82,7 @@ func buildReport(cfg *Config, m *merged, srv *report.Server, slos []slo.SLO, sta
 	rep.Target, rep.Workers, rep.StartedAt = cfg.Target, cfg.Workers, started.UTC()
 	rep.Elapsed, rep.Window = elapsed.Seconds(), cfg.Duration.Seconds()
 	def.summarize(cfg, m, rep)
+	rep.Counts["worker_peak_rss_bytes"] = m.Gauges["worker_peak_rss_bytes"] // the largest worker's
 	if def.verifies {
 		rep.Verify = &verify.Counts{}
 		if m.Verify != nil {

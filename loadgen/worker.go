@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -50,6 +52,11 @@ func work(ctx context.Context, cfg *Config, sh share, cmds <-chan command, emit 
 		return fail(err)
 	}
 	defer sc.Close()
+	snapshot := func() *Result {
+		r := sc.Snapshot()
+		r.Gauges["worker_peak_rss_bytes"] = peakRSS()
+		return r
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -62,7 +69,7 @@ func work(ctx context.Context, cfg *Config, sh share, cmds <-chan command, emit 
 			case <-stop:
 				return
 			case <-t.C:
-				emit(event{Type: "progress", Worker: sh.id, Result: sc.Snapshot()})
+				emit(event{Type: "progress", Worker: sh.id, Result: snapshot()})
 			}
 		}
 	}()
@@ -85,7 +92,7 @@ func work(ctx context.Context, cfg *Config, sh share, cmds <-chan command, emit 
 	if err := sc.Prepare(ctx); err != nil {
 		return fail(fmt.Errorf("worker %d: prepare: %w", sh.id, err))
 	}
-	emit(event{Type: "ready", Worker: sh.id, Result: sc.Snapshot()})
+	emit(event{Type: "ready", Worker: sh.id, Result: snapshot()})
 	c, err := next("start")
 	if err != nil {
 		return fail(err)
@@ -93,12 +100,12 @@ func work(ctx context.Context, cfg *Config, sh share, cmds <-chan command, emit 
 	if err := sc.Run(ctx, time.Unix(0, c.At)); err != nil {
 		return fail(fmt.Errorf("worker %d: run: %w", sh.id, err))
 	}
-	emit(event{Type: "done", Worker: sh.id, Result: sc.Snapshot()})
+	emit(event{Type: "done", Worker: sh.id, Result: snapshot()})
 	if _, err := next("finish"); err != nil {
 		return fail(err)
 	}
 	sc.Close()
-	emit(event{Type: "result", Worker: sh.id, Result: sc.Snapshot()})
+	emit(event{Type: "result", Worker: sh.id, Result: snapshot()})
 	return nil
 }
 
@@ -144,4 +151,20 @@ func RunWorker(ctx context.Context, id int, in io.Reader, out io.Writer) error {
 		_ = enc.Encode(e)
 	}
 	return work(ctx, &cfg, share{id: id, of: cfg.Workers}, cmds, emit)
+}
+
+// peakRSS is the process's peak resident set (VmHWM) in bytes, or 0 if
+// unknown.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,9 +20,17 @@ type batch struct {
 	rec      wire.Record
 	msgs     []store.Message
 	presence []presenceOp
-	copies   []*kgo.Record
+	copies   []*kgo.Record // records this batch causes on other partitions
+	events   []event       // pushed to online sessions, never stored
 	payload  []byte
 	refs     []router.SessionRef
+}
+
+// event is a frame for the sessions of some users that is pushed and
+// never stored: a presence change of a friend, or the rejection of a send.
+type event struct {
+	users   []string
+	payload []byte
 }
 
 type presenceOp struct {
@@ -36,7 +45,7 @@ type presenceOp struct {
 // the records' offsets are then not committed.
 func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) error {
 	b := &s.b
-	b.msgs, b.presence, b.copies = b.msgs[:0], b.presence[:0], b.copies[:0]
+	b.msgs, b.presence, b.copies, b.events = b.msgs[:0], b.presence[:0], b.copies[:0], b.events[:0]
 	s.m.batchSize.Update(float64(len(recs)))
 
 	for _, kr := range recs {
@@ -51,13 +60,27 @@ func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) err
 		s.m.records[r.Kind].Inc()
 		switch r.Kind {
 		case wire.KindSend:
-			b.msgs = append(b.msgs, store.Message{
-				Owner: r.To, ID: r.ID, Sender: r.Sender, ClientMsgID: r.ClientMsgID,
-				Conv: r.Sender, Body: r.Body, SentAt: r.SentAt,
-			})
-			if r.Sender != r.To {
-				b.copies = append(b.copies, s.senderCopy(r))
+			if err := s.direct(ctx, r); err != nil {
+				return err
 			}
+		case wire.KindGroupSend:
+			if err := s.groupSend(ctx, r); err != nil {
+				return err
+			}
+		case wire.KindGroupChange:
+			if s.cfg.Social != nil {
+				s.cfg.Social.Invalidate(r.Group, r.Version)
+			}
+		case wire.KindPresence:
+			b.events = append(b.events, event{
+				users:   slices.Clone(r.Owners),
+				payload: wire.AppendPresence(nil, r.User, r.Online),
+			})
+		case wire.KindReject:
+			b.events = append(b.events, event{
+				users:   []string{r.User},
+				payload: wire.AppendError(nil, r.ClientMsgID, r.Code, r.Reason),
+			})
 		case wire.KindAppend:
 			for _, o := range r.Owners {
 				b.msgs = append(b.msgs, store.Message{
@@ -107,6 +130,11 @@ func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) err
 	now := time.Now()
 	for i := range stored {
 		s.push(&stored[i], now)
+	}
+	for _, ev := range b.events {
+		for _, u := range ev.users {
+			s.pushTo(u, ev.payload)
+		}
 	}
 
 	// 3. Records this batch causes elsewhere, durable before the commit.
@@ -158,10 +186,14 @@ func (s *Shard) applyPresence(part int32, op presenceOp) {
 	t := s.cfg.Table
 	switch op.kind {
 	case wire.KindConnect:
-		t.Connect(part, op.user, op.ref, op.expires)
+		if t.Connect(part, op.user, op.ref, op.expires) {
+			s.presence.changed(op.user, true)
+		}
 		s.cfg.Plane.Ready(op.ref.Edge, op.user, op.ref.Session)
 	case wire.KindDisconnect:
-		t.Disconnect(op.user, op.ref)
+		if t.Disconnect(op.user, op.ref) {
+			s.presence.changed(op.user, false)
+		}
 	case wire.KindLease:
 		t.Lease(part, op.ref.Edge, op.expires)
 	}
@@ -176,31 +208,27 @@ func (s *Shard) push(m *store.Message, now time.Time) {
 		return
 	}
 	b.payload = wire.AppendMsg(b.payload[:0], m)
-	for i, ref := range b.refs {
-		if seenEdge(b.refs[:i], ref.Edge) {
+	s.deliver(m.Owner, b.refs, b.payload)
+	s.m.deliveryLat.Update(float64(now.UnixMicro()-m.SentAt) / 1e6)
+}
+
+// pushTo pushes payload to user's online sessions.
+func (s *Shard) pushTo(user string, payload []byte) {
+	b := &s.b
+	b.refs = s.cfg.Table.Sessions(b.refs[:0], user)
+	s.deliver(user, b.refs, payload)
+}
+
+func (s *Shard) deliver(user string, refs []router.SessionRef, payload []byte) {
+	for i, ref := range refs {
+		if seenEdge(refs[:i], ref.Edge) {
 			continue // the edge writes to all of the user's sessions at once
 		}
-		if s.cfg.Plane.Deliver(ref.Edge, m.Owner, b.payload) {
+		if s.cfg.Plane.Deliver(ref.Edge, user, payload) {
 			s.m.deliveries.Inc()
 		} else {
 			s.m.undelivered.Inc()
 		}
-	}
-	s.m.deliveryLat.Update(float64(now.UnixMicro()-m.SentAt) / 1e6)
-}
-
-// senderCopy builds the record that appends a direct message to its
-// sender's own inbox, on the sender's partition.
-func (s *Shard) senderCopy(r *wire.Record) *kgo.Record {
-	c := wire.Record{
-		Kind: wire.KindAppend, ID: r.ID, Sender: r.Sender, ClientMsgID: r.ClientMsgID,
-		Owners: []string{r.Sender}, Conv: r.To, Body: r.Body, SentAt: r.SentAt,
-	}
-	return &kgo.Record{
-		Topic:     s.cfg.Topic,
-		Partition: s.cfg.Ring.Partition(r.Sender),
-		Key:       []byte(r.Sender),
-		Value:     wire.AppendRecord(nil, &c),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/surgechat/surge/internal/kafka"
 	"github.com/surgechat/surge/internal/metrics"
+	"github.com/surgechat/surge/internal/socialcache"
 	"github.com/surgechat/surge/internal/store"
 	"github.com/surgechat/surge/internal/wire"
 	"github.com/surgechat/surge/router"
@@ -29,6 +30,14 @@ type Config struct {
 	Table   *router.Table // presence; nil means a new one
 	Logger  *slog.Logger  // nil means slog.Default()
 	Metrics *vm.Set       // where the shard's metrics go; nil means a private set
+	// Social answers membership, direct-message and friend questions; nil
+	// means no social service: direct messages are not checked, group
+	// sends are refused and presence is not told to friends.
+	Social *socialcache.Cache
+	// PresenceThrottle is the least time between two presence events of
+	// one user told to friends; a change inside it is sent when it ends,
+	// if it still holds. 0 means 2s.
+	PresenceThrottle time.Duration
 
 	// MaxPollRecords bounds one fetched batch; 0 means 2000.
 	MaxPollRecords int
@@ -69,6 +78,9 @@ func (c *Config) setDefaults() {
 	if c.ExpireEvery <= 0 {
 		c.ExpireEvery = time.Second
 	}
+	if c.PresenceThrottle <= 0 {
+		c.PresenceThrottle = 2 * time.Second
+	}
 }
 
 func (c *Config) validate() error {
@@ -96,7 +108,8 @@ type Shard struct {
 	owned  map[int32]bool // partitions assigned to this member
 	fenced map[int32]bool // partitions another writer took; paused until reassigned
 
-	b batch // reused by process; only Run touches it
+	b        batch // reused by process; only Run touches it
+	presence *notifier
 }
 
 // New creates a shard and joins the consumer group; records flow once Run
@@ -113,6 +126,7 @@ func New(cfg Config) (*Shard, error) {
 		fenced: make(map[int32]bool),
 	}
 	s.m = newShardMetrics(cfg.Metrics, cfg.Table)
+	s.presence = newNotifier(s)
 	opts := append(kafka.ProducerOptions(cfg.Brokers),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
@@ -143,6 +157,7 @@ func (s *Shard) Ping(ctx context.Context) error { return kafka.Ping(ctx, s.cl) }
 func (s *Shard) Run(ctx context.Context) error {
 	defer s.cl.Close()
 	go s.expireLoop(ctx)
+	go s.presence.run(ctx)
 	for {
 		fetches := s.cl.PollRecords(ctx, s.cfg.MaxPollRecords)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -234,8 +249,10 @@ func (s *Shard) expireLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if off := s.cfg.Table.Expire(now); len(off) > 0 {
-				s.m.leasesExpired.Add(len(off))
+			off := s.cfg.Table.Expire(now)
+			s.m.leasesExpired.Add(len(off))
+			for _, u := range off {
+				s.presence.changed(u, false)
 			}
 		}
 	}
@@ -253,6 +270,12 @@ type shardMetrics struct {
 	storeErrors   *vm.Counter
 	conflicts     *vm.Counter
 	leasesExpired *vm.Counter
+	degraded      *vm.Counter
+	socialWaits   *vm.Counter
+	rejected      *vm.Counter
+	presenceSent  *vm.Counter
+	presenceDrop  *vm.Counter
+	fanout        *vm.Histogram
 	appendLatency *vm.PrometheusHistogram
 	deliveryLat   *vm.PrometheusHistogram
 	batchSize     *vm.Histogram
@@ -275,6 +298,12 @@ func newShardMetrics(set *vm.Set, table *router.Table) *shardMetrics {
 	m.storeErrors = set.NewCounter(`surge_shard_store_errors_total`)
 	m.conflicts = set.NewCounter(`surge_shard_fenced_total`)
 	m.leasesExpired = set.NewCounter(`surge_presence_lease_expired_total`)
+	m.degraded = set.NewCounter(`surge_shard_degraded_total{check="direct"}`)
+	m.socialWaits = set.NewCounter(`surge_shard_social_waits_total`)
+	m.rejected = set.NewCounter(`surge_shard_rejected_total`)
+	m.presenceSent = set.NewCounter(`surge_presence_events_total{result="sent"}`)
+	m.presenceDrop = set.NewCounter(`surge_presence_events_total{result="dropped"}`)
+	m.fanout = set.NewHistogram(`surge_group_fanout_members`)
 	m.appendLatency = metrics.Histogram(set, `surge_store_append_seconds`)
 	m.deliveryLat = metrics.Histogram(set, `surge_delivery_latency_seconds`)
 	m.batchSize = set.NewHistogram(`surge_shard_batch_records`)

@@ -4,29 +4,26 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/surgechat/surge/internal/sqldb"
 )
 
 // backend is one database behind a Store. The SQL both engines accept lives
 // here; what differs between them is in its dialect.
 type backend struct {
-	d *dialect
-	w *sql.DB // Append and migrations
-	r *sql.DB // Inbox, LastSeq; the same pool as w unless the engine gains from a separate one
+	d  *dialect
+	db *sqldb.DB
+	w  *sql.DB // Append; db.W
+	r  *sql.DB // Inbox, LastSeq; db.R, the same pool as w on mysql
 }
 
-// dialect holds what differs between engines.
+// dialect holds the queries that differ between engines.
 type dialect struct {
-	name string // driver name, and the directory of its migrations
-
-	// schemaTable creates schema_migrations if it is missing.
-	schemaTable string
-
 	// existingSQL returns a query for the (msg_id, owner) pairs, out of n
 	// given as 2n arguments (msg_id, owner, msg_id, owner, ...), that are
 	// stored. It selects msg_id, owner.
@@ -36,14 +33,6 @@ type dialect struct {
 	// given as arguments. It selects owner, MAX(seq), the latter possibly
 	// NULL or the row missing for an owner with no messages.
 	lastSeqsSQL func(n int) string
-
-	// lockMigrations, if not nil, takes a lock that serialises migrators of
-	// this database across processes, held on c until unlock.
-	lockMigrations func(ctx context.Context, c *sql.Conn) (unlock func(), err error)
-
-	// isConflict reports whether err, from an INSERT or COMMIT in Append,
-	// means that a concurrent writer took a key this one needed.
-	isConflict func(err error) bool
 }
 
 // Statement sizes. Big batches are cut into several statements of at most
@@ -135,10 +124,10 @@ func (b *backend) append(ctx context.Context, msgs []Message) ([]Message, error)
 	return out, nil
 }
 
-// conflict wraps err from step, adding ErrConflict if the dialect says
-// another writer caused it.
+// conflict wraps err from step, adding ErrConflict if another writer
+// caused it (sqldb.IsConflict: a duplicate key or a deadlock).
 func (b *backend) conflict(step string, err error) error {
-	if b.d.isConflict(err) {
+	if sqldb.IsConflict(err) {
 		return fmt.Errorf("%s: %w: %w", step, ErrConflict, err)
 	}
 	return fmt.Errorf("%s: %w", step, err)
@@ -306,36 +295,6 @@ func (b *backend) lastSeq(ctx context.Context, owner string) (uint64, error) {
 	return seq.V, nil
 }
 
-func (b *backend) ping(ctx context.Context) error {
-	if err := b.w.PingContext(ctx); err != nil {
-		return err
-	}
-	if b.r != b.w {
-		return b.r.PingContext(ctx)
-	}
-	return nil
-}
+func (b *backend) ping(ctx context.Context) error { return b.db.Ping(ctx) }
 
-func (b *backend) close() error {
-	var errs []error
-	if b.r != b.w {
-		errs = append(errs, b.r.Close())
-	}
-	errs = append(errs, b.w.Close())
-	return errors.Join(errs...)
-}
-
-// placeholders returns n groups "(?,...)" of cols marks each, comma
-// separated.
-func placeholders(n, cols int) string {
-	group := "(" + strings.Repeat("?,", cols-1) + "?)"
-	var sb strings.Builder
-	sb.Grow(n * (len(group) + 1))
-	for i := range n {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteString(group)
-	}
-	return sb.String()
-}
+func (b *backend) close() error { return b.db.Close() }

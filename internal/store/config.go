@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/surgechat/surge/internal/sqldb"
 )
 
 // Drivers accepted in Config.Driver.
 const (
-	DriverMySQL  = "mysql"  // MySQL or MariaDB through github.com/go-sql-driver/mysql
-	DriverSQLite = "sqlite" // embedded SQLite through modernc.org/sqlite (pure Go)
+	DriverMySQL  = sqldb.DriverMySQL  // MySQL or MariaDB through github.com/go-sql-driver/mysql
+	DriverSQLite = sqldb.DriverSQLite // embedded SQLite through modernc.org/sqlite (pure Go)
 )
 
 // Config selects the databases behind a Store.
@@ -33,8 +35,8 @@ type Config struct {
 }
 
 const (
-	defaultMySQLConns  = 16
-	defaultSQLiteConns = 4
+	defaultMySQLConns  = sqldb.DefaultMySQLConns
+	defaultSQLiteConns = sqldb.DefaultSQLiteConns
 )
 
 func (c *Config) setDefaults() {
@@ -85,19 +87,13 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	open := openMySQL
+	d := &mysqlDialect
 	if cfg.Driver == DriverSQLite {
-		open = openSQLite
+		d = &sqliteDialect
 	}
 	backends := make([]*backend, 0, len(cfg.DSNs))
 	for i, dsn := range cfg.DSNs {
-		b, err := open(ctx, dsn, cfg.MaxOpenConns)
-		if err == nil {
-			err = b.migrate(ctx)
-			if err != nil {
-				b.close()
-			}
-		}
+		b, err := openBackend(ctx, cfg.Driver, dsn, cfg.MaxOpenConns, d)
 		if err != nil {
 			for _, b := range backends {
 				b.close()
@@ -108,4 +104,17 @@ func Open(ctx context.Context, cfg Config) (Store, error) {
 		backends = append(backends, b)
 	}
 	return &sharded{backends: backends}, nil
+}
+
+// openBackend opens one database and applies the store's migrations to it.
+func openBackend(ctx context.Context, driver, dsn string, maxConns int, d *dialect) (*backend, error) {
+	db, err := sqldb.Open(ctx, sqldb.Config{Driver: driver, DSN: dsn, MaxOpenConns: maxConns})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, migrationsFS(), migrationTable); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &backend{d: d, db: db, w: db.W, r: db.R}, nil
 }

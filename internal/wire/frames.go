@@ -11,9 +11,10 @@ import (
 
 // Frame types a client sends.
 const (
-	TypeSend = "send" // send a direct message
-	TypeSync = "sync" // ask for inbox entries after a sequence
-	TypePing = "ping" // application-level heartbeat
+	TypeSend     = "send"     // send a direct message
+	TypeSync     = "sync"     // ask for inbox entries after a sequence
+	TypePing     = "ping"     // application-level heartbeat
+	TypePresence = "presence" // ask which users are online (also a server frame)
 )
 
 // Frame types the server sends.
@@ -35,16 +36,21 @@ const (
 	CodeRateLimited  = "rate_limited"  // the connection sends faster than allowed
 	CodeUnavailable  = "unavailable"   // the message could not be made durable; retry with the same id
 	CodeInternal     = "internal"      // a server fault
+	CodeNotMember    = "not_member"    // group send by a non-member (or the group is gone)
+	CodeBlocked      = "blocked"       // direct message between users who blocked one another
+	CodeNotFriends   = "not_friends"   // direct message outside friends, where only friends may write
 )
 
 // Request is a frame sent by a client. Unused fields stay zero.
 type Request struct {
-	Type  string `json:"type"`
-	ID    string `json:"id,omitempty"`    // send: client message id; sync, ping: echoed back
-	To    string `json:"to,omitempty"`    // send: recipient user id
-	Body  string `json:"body,omitempty"`  // send: message text
-	After uint64 `json:"after,omitempty"` // sync: last sequence the client has
-	Limit int    `json:"limit,omitempty"` // sync: at most this many entries (default and cap set by the server)
+	Type  string   `json:"type"`
+	ID    string   `json:"id,omitempty"`    // send: client message id; sync, ping: echoed back
+	To    string   `json:"to,omitempty"`    // send: recipient user id
+	Group string   `json:"group,omitempty"` // send: recipient group id, instead of to
+	Body  string   `json:"body,omitempty"`  // send: message text
+	After uint64   `json:"after,omitempty"` // sync: last sequence the client has
+	Limit int      `json:"limit,omitempty"` // sync: at most this many entries (default and cap set by the server)
+	Users []string `json:"users,omitempty"` // presence: who to ask about
 }
 
 // ErrBadFrame is returned by DecodeRequest for input that is not a request.
@@ -130,6 +136,35 @@ func AppendSynced(dst []byte, id string, after, last uint64, more bool) []byte {
 	dst = append(dst, `,"more":`...)
 	dst = strconv.AppendBool(dst, more)
 	return append(dst, '}')
+}
+
+// AppendPresence appends a friend's presence change.
+func AppendPresence(dst []byte, user string, online bool) []byte {
+	dst = append(dst, `{"type":"presence","user":`...)
+	dst = AppendString(dst, user)
+	dst = append(dst, `,"online":`...)
+	dst = strconv.AppendBool(dst, online)
+	return append(dst, '}')
+}
+
+// AppendPresenceReply appends the answer to a presence query: which of
+// the asked users are online.
+func AppendPresenceReply(dst []byte, id string, users []string, online []bool) []byte {
+	dst = append(dst, `{"type":"presence"`...)
+	if id != "" {
+		dst = append(dst, `,"id":`...)
+		dst = AppendString(dst, id)
+	}
+	dst = append(dst, `,"online":{`...)
+	for i, u := range users {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, u)
+		dst = append(dst, ':')
+		dst = strconv.AppendBool(dst, online[i])
+	}
+	return append(dst, "}}"...)
 }
 
 // AppendPong appends the reply to an application ping.
