@@ -31,6 +31,7 @@ type conn struct {
 	reader  ws.Reader
 	bucket  tokenBucket
 	req     requestScratch
+	topics  []string // subscribed topics
 
 	lastRead atomic.Int64 // unix nanoseconds of the last inbound bytes
 	ready    atomic.Bool  // the shard has registered the session

@@ -180,7 +180,8 @@ type Edge struct {
 	draining atomic.Bool
 	nextSess atomic.Uint64
 
-	users   *sessions
+	users   *sessions // by user
+	topics  *sessions // by subscribed topic
 	pending sync.Map // *conn → struct{}: connections still handshaking
 
 	partMu   sync.Mutex
@@ -203,6 +204,7 @@ func New(cfg Config) (*Edge, error) {
 		log:      cfg.Logger.With("component", "edge", "edge", cfg.ID),
 		booted:   make(chan struct{}),
 		users:    newSessions(),
+		topics:   newSessions(),
 		partConn: make(map[int32]int),
 		syncs:    make(chan struct{}, 256),
 		warms:    make(chan struct{}, 64),
@@ -286,6 +288,17 @@ func (e *Edge) Deliver(user string, payload []byte) {
 	e.users.each(user, func(c *conn) {
 		if c.enqueue(payload, e.cfg.WriteQueue) {
 			e.m.deliveries.Inc()
+		} else {
+			e.m.deliveryDropped.Inc()
+		}
+	})
+}
+
+// Publish implements router.Sink.
+func (e *Edge) Publish(topic string, payload []byte) {
+	e.topics.each(topic, func(c *conn) {
+		if c.enqueue(payload, e.cfg.WriteQueue) {
+			e.m.topicPushes.Inc()
 		} else {
 			e.m.deliveryDropped.Inc()
 		}

@@ -44,7 +44,10 @@ func (e *Edge) OnClose(gc gnet.Conn, _ error) gnet.Action {
 		e.pending.Delete(c)
 		return gnet.None
 	}
-	e.users.remove(c)
+	e.users.remove(c.user, c)
+	for _, t := range c.topics {
+		e.topics.remove(t, c)
+	}
 	e.producePresence(c, false)
 	e.m.disconnects.Inc()
 	return gnet.None
@@ -157,7 +160,7 @@ func (e *Edge) handshake(c *conn, buf []byte, now int64) int {
 
 	// Local first, then the shard: a delivery that races the connect record
 	// finds the session here.
-	e.users.add(c)
+	e.users.add(c.user, c)
 	e.producePresence(c, true)
 	e.m.upgrades["ok"].Inc()
 	e.m.handshakeLat.Update(float64(now-c.opened) / 1e9)

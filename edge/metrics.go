@@ -22,6 +22,7 @@ type edgeMetrics struct {
 	deliveries      *vm.Counter
 	deliveryDropped *vm.Counter
 	idleClosed      *vm.Counter
+	topicPushes     *vm.Counter
 	syncs           *vm.Counter
 	ackLat          *vm.PrometheusHistogram
 	syncLat         *vm.PrometheusHistogram
@@ -52,6 +53,7 @@ func newEdgeMetrics(set *vm.Set, e *Edge) *edgeMetrics {
 	m.deliveries = set.NewCounter(`surge_edge_deliveries_total{result="queued"}`)
 	m.deliveryDropped = set.NewCounter(`surge_edge_deliveries_total{result="dropped"}`)
 	m.idleClosed = set.NewCounter(`surge_edge_idle_closed_total`)
+	m.topicPushes = set.NewCounter(`surge_edge_topic_pushes_total`)
 	m.syncs = set.NewCounter(`surge_edge_syncs_total`)
 	m.ackLat = metrics.Histogram(set, `surge_ack_latency_seconds`)
 	m.syncLat = metrics.Histogram(set, `surge_sync_latency_seconds`)

@@ -41,6 +41,10 @@ func (e *Edge) request(c *conn, data []byte, now int64) {
 		c.enqueueLocal(wire.AppendPong(nil, r.ID, now/1e3), e.cfg.WriteQueue)
 	case wire.TypePresence:
 		e.presence(c, r)
+	case wire.TypeSubscribe:
+		e.subscribe(c, r)
+	case wire.TypeUnsubscribe:
+		e.unsubscribe(c, r)
 	default:
 		e.reject(c, r.ID, wire.CodeBadFrame, "unknown type "+quoteShort(r.Type))
 	}
@@ -186,6 +190,33 @@ func (e *Edge) presence(c *conn, r *wire.Request) {
 }
 
 const maxPresenceUsers = 100
+
+// maxTopics bounds the topics one connection may subscribe to.
+const maxTopics = 32
+
+func (e *Edge) subscribe(c *conn, r *wire.Request) {
+	switch {
+	case !wire.ValidID(r.Topic):
+		e.reject(c, r.ID, wire.CodeBadRequest, "topic must be 1-64 characters of A-Z a-z 0-9 _ . - @")
+		return
+	case slices.Contains(c.topics, r.Topic):
+	case len(c.topics) >= maxTopics:
+		e.reject(c, r.ID, wire.CodeBadRequest, "at most "+strconv.Itoa(maxTopics)+" topics per connection")
+		return
+	default:
+		c.topics = append(c.topics, r.Topic)
+		e.topics.add(r.Topic, c)
+	}
+	c.enqueueLocal(wire.AppendSubscribed(nil, wire.TypeSubscribed, r.ID, r.Topic), e.cfg.WriteQueue)
+}
+
+func (e *Edge) unsubscribe(c *conn, r *wire.Request) {
+	if i := slices.Index(c.topics, r.Topic); i >= 0 {
+		c.topics = slices.Delete(c.topics, i, i+1)
+		e.topics.remove(r.Topic, c)
+	}
+	c.enqueueLocal(wire.AppendSubscribed(nil, wire.TypeUnsubscribed, r.ID, r.Topic), e.cfg.WriteQueue)
+}
 
 // pendingSend is a send between produce and ack; pooled so that the hot
 // path reuses records and buffers.

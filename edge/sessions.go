@@ -7,8 +7,9 @@ import (
 
 const sessionShards = 64
 
-// sessions indexes upgraded connections by user, in 64 shards so that
-// deliveries to different users rarely meet on a lock.
+// sessions indexes upgraded connections by a key (the user, or a topic the
+// connection subscribed to), in 64 shards so that deliveries to different
+// keys rarely meet on a lock.
 type sessions struct {
 	seed   maphash.Seed
 	shards [sessionShards]sessionShard
@@ -31,17 +32,17 @@ func (s *sessions) shard(user string) *sessionShard {
 	return &s.shards[maphash.String(s.seed, user)%sessionShards]
 }
 
-func (s *sessions) add(c *conn) {
-	sh := s.shard(c.user)
+func (s *sessions) add(key string, c *conn) {
+	sh := s.shard(key)
 	sh.mu.Lock()
-	sh.users[c.user] = append(sh.users[c.user], c)
+	sh.users[key] = append(sh.users[key], c)
 	sh.mu.Unlock()
 }
 
-func (s *sessions) remove(c *conn) {
-	sh := s.shard(c.user)
+func (s *sessions) remove(key string, c *conn) {
+	sh := s.shard(key)
 	sh.mu.Lock()
-	list := sh.users[c.user]
+	list := sh.users[key]
 	for i, have := range list {
 		if have == c {
 			list[i] = list[len(list)-1]
@@ -51,19 +52,19 @@ func (s *sessions) remove(c *conn) {
 		}
 	}
 	if len(list) == 0 {
-		delete(sh.users, c.user)
+		delete(sh.users, key)
 	} else {
-		sh.users[c.user] = list
+		sh.users[key] = list
 	}
 	sh.mu.Unlock()
 }
 
-// each calls fn for every connection of user, under the shard's read lock;
-// fn must not block.
-func (s *sessions) each(user string, fn func(*conn)) {
-	sh := s.shard(user)
+// each calls fn for every connection under key, under the shard's read
+// lock; fn must not block.
+func (s *sessions) each(key string, fn func(*conn)) {
+	sh := s.shard(key)
 	sh.mu.RLock()
-	for _, c := range sh.users[user] {
+	for _, c := range sh.users[key] {
 		fn(c)
 	}
 	sh.mu.RUnlock()

@@ -18,6 +18,9 @@ type Sink interface {
 	// registered session: everything stored for the user from now on is
 	// pushed to it.
 	Ready(user string, session uint64)
+	// Publish writes payload, one JSON server frame, to every session on
+	// this edge subscribed to topic. Topic pushes are live only.
+	Publish(topic string, payload []byte)
 	// Announce asks the edge to announce again every session it holds on
 	// partition part: a shard has just taken the partition over. Part
 	// AllPartitions means every partition: a remote plane connection to a
@@ -92,6 +95,15 @@ func (p *Plane) Ready(edge, user string, session uint64) bool {
 	}
 	s.Ready(user, session)
 	return true
+}
+
+// Publish hands a topic push to every attached edge.
+func (p *Plane) Publish(topic string, payload []byte) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, s := range p.sinks {
+		s.Publish(topic, payload)
+	}
 }
 
 // Announce asks every attached edge to announce its sessions on part. The

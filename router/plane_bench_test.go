@@ -22,6 +22,7 @@ func (s *countSink) Deliver(_ string, payload []byte) {
 }
 func (s *countSink) Ready(string, uint64) {}
 func (s *countSink) Announce(int32)       { s.announces.Add(1) }
+func (s *countSink) Publish(string, []byte) {}
 
 // BenchmarkPlaneTCPDeliver pushes 200-byte deliveries from a shard's Plane
 // through loopback plane connections to edge sinks, round-robin over the

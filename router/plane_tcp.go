@@ -35,6 +35,7 @@ import (
 //	4 announce   varint part                    zig-zag; AllPartitions is -1
 //	5 heartbeat  (empty)                        both ways, every Heartbeat
 //	6 error      string reason                  the sender closes after it
+//	7 publish    string topic | payload         payload is the rest of the frame
 //
 // The shard answers an edge's hello with its own once the edge is
 // registered, so every frame that follows reaches a registered edge.
@@ -49,6 +50,7 @@ const (
 	frameAnnounce
 	frameHeartbeat
 	frameError
+	framePublish
 )
 
 const maxEdgeID = 255 // bytes
@@ -275,7 +277,17 @@ type remoteSink struct {
 
 // Deliver implements Sink. It drops the delivery when the queue is full.
 func (r *remoteSink) Deliver(user string, payload []byte) {
-	n := 1 + uvarintLen(uint64(len(user))) + len(user) + len(payload)
+	r.queue(frameDeliver, user, payload)
+}
+
+// Publish implements Sink. Like a delivery, it is dropped when the queue
+// is full: topic pushes are live only.
+func (r *remoteSink) Publish(topic string, payload []byte) {
+	r.queue(framePublish, topic, payload)
+}
+
+func (r *remoteSink) queue(typ byte, name string, payload []byte) {
+	n := 1 + uvarintLen(uint64(len(name))) + len(name) + len(payload)
 	r.mu.Lock()
 	if r.closed || n > r.maxFrame || len(r.buf) > 0 && len(r.buf)+n > r.max {
 		r.mu.Unlock()
@@ -283,7 +295,7 @@ func (r *remoteSink) Deliver(user string, payload []byte) {
 		return
 	}
 	empty := len(r.buf) == 0
-	r.buf = appendDeliver(r.buf, user, payload)
+	r.buf = appendNamed(r.buf, typ, name, payload)
 	r.mu.Unlock()
 	r.m.queued.Inc()
 	if empty {
@@ -515,6 +527,13 @@ func dispatch(typ byte, body []byte, sink Sink, in interner, m *clientMetrics) e
 		m.received.Inc()
 		m.bytes.Add(len(payload))
 		sink.Deliver(in.get(user), payload)
+	case framePublish:
+		topic, payload, ok := readString(body)
+		if !ok {
+			return fmt.Errorf("%w: publish", ErrBadFrame)
+		}
+		m.bytes.Add(len(payload))
+		sink.Publish(in.get(topic), payload)
 	case frameReady:
 		user, rest, ok := readString(body)
 		session, k := binary.Uvarint(rest)
@@ -680,8 +699,14 @@ func appendHello(b []byte, version uint64, id string) []byte {
 }
 
 func appendDeliver(b []byte, user string, payload []byte) []byte {
-	b = appendHeader(b, frameDeliver, uvarintLen(uint64(len(user)))+len(user)+len(payload))
-	b = appendString(b, user)
+	return appendNamed(b, frameDeliver, user, payload)
+}
+
+// appendNamed appends a frame whose body is a name and a payload: deliver
+// (a user) and publish (a topic).
+func appendNamed(b []byte, typ byte, name string, payload []byte) []byte {
+	b = appendHeader(b, typ, uvarintLen(uint64(len(name)))+len(name)+len(payload))
+	b = appendString(b, name)
 	return append(b, payload...)
 }
 

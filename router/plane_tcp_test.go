@@ -49,6 +49,10 @@ func (s *recSink) Ready(user string, session uint64) {
 
 func (s *recSink) Announce(part int32) { s.add(event{kind: "announce", part: part}) }
 
+func (s *recSink) Publish(topic string, payload []byte) {
+	s.add(event{kind: "publish", user: topic, payload: string(payload)})
+}
+
 func (s *recSink) add(e event) {
 	s.mu.Lock()
 	s.events = append(s.events, e)
@@ -190,6 +194,7 @@ func TestPlaneTCPDeliverReadyAnnounce(t *testing.T) {
 	srv.p.Ready("e1", "bob", 1<<63+5)
 	srv.p.Announce(7)
 	srv.p.Deliver("e1", "", nil)
+	srv.p.Publish("news", []byte(`{"type":"topic"}`))
 
 	want := []event{
 		{kind: "announce", part: AllPartitions},
@@ -197,6 +202,7 @@ func TestPlaneTCPDeliverReadyAnnounce(t *testing.T) {
 		{kind: "ready", user: "bob", session: 1<<63 + 5},
 		{kind: "announce", part: 7},
 		{kind: "deliver"},
+		{kind: "publish", user: "news", payload: `{"type":"topic"}`},
 	}
 	waitFor(t, "every event", func() bool { return len(sink.snapshot()) >= len(want) })
 	if got := sink.snapshot(); !slices.Equal(got, want) {

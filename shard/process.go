@@ -22,6 +22,7 @@ type batch struct {
 	presence []presenceOp
 	copies   []*kgo.Record // records this batch causes on other partitions
 	events   []event       // pushed to online sessions, never stored
+	topics   []event       // pushed to topic subscribers on every edge
 	payload  []byte
 	refs     []router.SessionRef
 }
@@ -45,7 +46,7 @@ type presenceOp struct {
 // the records' offsets are then not committed.
 func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) error {
 	b := &s.b
-	b.msgs, b.presence, b.copies, b.events = b.msgs[:0], b.presence[:0], b.copies[:0], b.events[:0]
+	b.msgs, b.presence, b.copies, b.events, b.topics = b.msgs[:0], b.presence[:0], b.copies[:0], b.events[:0], b.topics[:0]
 	s.m.batchSize.Update(float64(len(recs)))
 
 	for _, kr := range recs {
@@ -75,6 +76,11 @@ func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) err
 			b.events = append(b.events, event{
 				users:   slices.Clone(r.Owners),
 				payload: wire.AppendPresence(nil, r.User, r.Online),
+			})
+		case wire.KindTopic:
+			b.topics = append(b.topics, event{
+				users:   []string{r.Topic},
+				payload: wire.AppendTopic(nil, r.Topic, r.Sender, r.ID, r.Body, r.SentAt),
 			})
 		case wire.KindReject:
 			b.events = append(b.events, event{
@@ -135,6 +141,10 @@ func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) err
 		for _, u := range ev.users {
 			s.pushTo(u, ev.payload)
 		}
+	}
+	for _, ev := range b.topics {
+		s.cfg.Plane.Publish(ev.users[0], ev.payload)
+		s.m.topicPushes.Inc()
 	}
 
 	// 3. Records this batch causes elsewhere, durable before the commit.

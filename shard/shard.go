@@ -276,6 +276,7 @@ type shardMetrics struct {
 	presenceSent  *vm.Counter
 	presenceDrop  *vm.Counter
 	fanout        *vm.Histogram
+	topicPushes   *vm.Counter
 	appendLatency *vm.PrometheusHistogram
 	deliveryLat   *vm.PrometheusHistogram
 	batchSize     *vm.Histogram
@@ -304,6 +305,7 @@ func newShardMetrics(set *vm.Set, table *router.Table) *shardMetrics {
 	m.presenceSent = set.NewCounter(`surge_presence_events_total{result="sent"}`)
 	m.presenceDrop = set.NewCounter(`surge_presence_events_total{result="dropped"}`)
 	m.fanout = set.NewHistogram(`surge_group_fanout_members`)
+	m.topicPushes = set.NewCounter(`surge_topic_pushes_total`)
 	m.appendLatency = metrics.Histogram(set, `surge_store_append_seconds`)
 	m.deliveryLat = metrics.Histogram(set, `surge_delivery_latency_seconds`)
 	m.batchSize = set.NewHistogram(`surge_shard_batch_records`)

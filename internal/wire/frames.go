@@ -11,10 +11,12 @@ import (
 
 // Frame types a client sends.
 const (
-	TypeSend     = "send"     // send a direct message
-	TypeSync     = "sync"     // ask for inbox entries after a sequence
-	TypePing     = "ping"     // application-level heartbeat
-	TypePresence = "presence" // ask which users are online (also a server frame)
+	TypeSend        = "send"        // send a direct message
+	TypeSync        = "sync"        // ask for inbox entries after a sequence
+	TypePing        = "ping"        // application-level heartbeat
+	TypePresence    = "presence"    // ask which users are online (also a server frame)
+	TypeSubscribe   = "subscribe"   // receive a topic's pushes on this connection
+	TypeUnsubscribe = "unsubscribe" // stop them
 )
 
 // Frame types the server sends.
@@ -25,6 +27,10 @@ const (
 	TypeMsg    = "msg"    // one inbox entry, pushed or synced
 	TypeSynced = "synced" // end of a sync reply
 	TypePong   = "pong"   // reply to ping
+	TypeTopic  = "topic"  // a live push to a subscribed topic, never stored
+
+	TypeSubscribed   = "subscribed"   // reply to subscribe
+	TypeUnsubscribed = "unsubscribed" // reply to unsubscribe
 )
 
 // Error codes, stable and documented in docs/PROTOCOL.md.
@@ -51,6 +57,7 @@ type Request struct {
 	After uint64   `json:"after,omitempty"` // sync: last sequence the client has
 	Limit int      `json:"limit,omitempty"` // sync: at most this many entries (default and cap set by the server)
 	Users []string `json:"users,omitempty"` // presence: who to ask about
+	Topic string   `json:"topic,omitempty"` // subscribe, unsubscribe
 }
 
 // ErrBadFrame is returned by DecodeRequest for input that is not a request.
@@ -165,6 +172,34 @@ func AppendPresenceReply(dst []byte, id string, users []string, online []bool) [
 		dst = strconv.AppendBool(dst, online[i])
 	}
 	return append(dst, "}}"...)
+}
+
+// AppendSubscribed appends the reply to subscribe or unsubscribe (typ).
+func AppendSubscribed(dst []byte, typ, id, topic string) []byte {
+	dst = append(dst, `{"type":`...)
+	dst = AppendString(dst, typ)
+	if id != "" {
+		dst = append(dst, `,"id":`...)
+		dst = AppendString(dst, id)
+	}
+	dst = append(dst, `,"topic":`...)
+	dst = AppendString(dst, topic)
+	return append(dst, '}')
+}
+
+// AppendTopic appends a topic push.
+func AppendTopic(dst []byte, topic, from string, id store.MsgID, body []byte, sentAt int64) []byte {
+	dst = append(dst, `{"type":"topic","topic":`...)
+	dst = AppendString(dst, topic)
+	dst = append(dst, `,"from":`...)
+	dst = AppendString(dst, from)
+	dst = append(dst, `,"msg_id":"`...)
+	dst = AppendMsgID(dst, id)
+	dst = append(dst, `","body":`...)
+	dst = appendStringBytes(dst, body)
+	dst = append(dst, `,"sent_at":`...)
+	dst = strconv.AppendInt(dst, sentAt, 10)
+	return append(dst, '}')
 }
 
 // AppendPong appends the reply to an application ping.

@@ -42,6 +42,9 @@ const (
 	// accepted by an edge but refused by its shard, with Code and Reason.
 	// It is pushed, never stored.
 	KindReject Kind = 9
+	// KindTopic is a live push to every session subscribed to Topic,
+	// carried to all edges by the shard that consumes it. Never stored.
+	KindTopic Kind = 10
 )
 
 func (k Kind) String() string {
@@ -64,6 +67,8 @@ func (k Kind) String() string {
 		return "presence"
 	case KindReject:
 		return "reject"
+	case KindTopic:
+		return "topic"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -91,6 +96,8 @@ type Record struct {
 	Online      bool        // presence
 	Code        string      // reject: an error code of the client protocol
 	Reason      string      // reject
+	Topic       string      // topic
+	Trusted     bool        // group_send: published by an operator or a service; no membership check
 }
 
 // ErrBadRecord is wrapped by DecodeRecord errors.
@@ -111,6 +118,14 @@ func AppendRecord(dst []byte, r *Record) []byte {
 		dst = append(dst, r.Body...)
 		dst = binary.AppendVarint(dst, r.SentAt)
 		dst = appendStr(dst, r.Group)
+		dst = append(dst, boolByte(r.Trusted))
+	case KindTopic:
+		dst = appendStr(dst, r.Topic)
+		dst = append(dst, r.ID[:]...)
+		dst = appendStr(dst, r.Sender)
+		dst = binary.AppendUvarint(dst, uint64(len(r.Body)))
+		dst = append(dst, r.Body...)
+		dst = binary.AppendVarint(dst, r.SentAt)
 	case KindConnect, KindDisconnect:
 		dst = appendStr(dst, r.User)
 		dst = appendStr(dst, r.Edge)
@@ -156,6 +171,13 @@ func DecodeRecord(data []byte, r *Record) error {
 		r.Body = d.bytes(int(d.uvarint()))
 		r.SentAt = d.varint()
 		r.Group = d.str()
+		r.Trusted = d.byte() == 1
+	case KindTopic:
+		r.Topic = d.str()
+		copy(r.ID[:], d.bytes(store.MsgIDLen))
+		r.Sender = d.str()
+		r.Body = d.bytes(int(d.uvarint()))
+		r.SentAt = d.varint()
 	case KindConnect, KindDisconnect:
 		r.User = d.str()
 		r.Edge = d.str()

@@ -123,7 +123,8 @@ func TestRecordRoundTrip(t *testing.T) {
 			got.To != r.To || got.Conv != r.Conv || !bytes.Equal(got.Body, r.Body) || got.SentAt != r.SentAt ||
 			got.User != r.User || got.Edge != r.Edge || got.Session != r.Session || got.TTLMillis != r.TTLMillis ||
 			strings.Join(got.Owners, ",") != strings.Join(r.Owners, ",") || got.Group != r.Group ||
-			got.Version != r.Version || got.Online != r.Online || got.Code != r.Code || got.Reason != r.Reason {
+			got.Version != r.Version || got.Online != r.Online || got.Code != r.Code || got.Reason != r.Reason ||
+			got.Topic != r.Topic || got.Trusted != r.Trusted {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", got, r)
 		}
 		for i := range enc {
@@ -140,6 +141,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	f(Record{Kind: KindLease, Edge: "edge-1", TTLMillis: 60000})
 	f(Record{Kind: KindGroupSend, ID: id, Sender: "a", ClientMsgID: "c", Group: "team", Body: []byte("hi"), SentAt: 7})
 	f(Record{Kind: KindGroupChange, Group: "team", Version: 12})
+	f(Record{Kind: KindGroupSend, ID: id, Sender: "ops", ClientMsgID: "c", Group: "team", Body: []byte("hi"), Trusted: true})
+	f(Record{Kind: KindTopic, Topic: "news", ID: id, Sender: "system", Body: []byte("flash"), SentAt: 9})
 	f(Record{Kind: KindPresence, User: "a", Owners: []string{"b", "c"}, Online: true})
 	f(Record{Kind: KindReject, User: "a", ClientMsgID: "c", To: "g/team", ID: id, Code: "not_member", Reason: "not a member"})
 }
