@@ -253,7 +253,9 @@ func (b *backend) insert(ctx context.Context, tx *sql.Tx, msgs []Message) error 
 	return nil
 }
 
-const inboxSQL = "SELECT seq, msg_id, sender, client_msg_id, conv, body, sent_at, stored_at FROM inbox WHERE owner = ? AND seq > ? ORDER BY seq LIMIT ?"
+const inboxCols = "seq, msg_id, sender, client_msg_id, conv, body, sent_at, stored_at"
+
+const inboxSQL = "SELECT " + inboxCols + " FROM inbox WHERE owner = ? AND seq > ? ORDER BY seq LIMIT ?"
 
 // inbox implements Store.Inbox; limit is positive.
 func (b *backend) inbox(ctx context.Context, owner string, after uint64, limit int) ([]Message, error) {
@@ -264,6 +266,12 @@ func (b *backend) inbox(ctx context.Context, owner string, after uint64, limit i
 	if err != nil {
 		return nil, err
 	}
+	return scanMessages(rows, owner, limit)
+}
+
+// scanMessages reads the rows of a query selecting inboxCols of owner's
+// messages.
+func scanMessages(rows *sql.Rows, owner string, limit int) ([]Message, error) {
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {

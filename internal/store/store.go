@@ -51,6 +51,11 @@ type Store interface {
 	// sequence order.
 	Inbox(ctx context.Context, part int32, owner string, after uint64, limit int) ([]Message, error)
 
+	// Conversation returns a page of owner's messages in one conversation
+	// (all of them when q.Conv is empty), in sequence order, and whether
+	// more lie beyond the page in the direction it was read.
+	Conversation(ctx context.Context, part int32, owner string, q ConvQuery) ([]Message, bool, error)
+
 	// LastSeq returns the owner's highest stored sequence, or 0.
 	LastSeq(ctx context.Context, part int32, owner string) (uint64, error)
 
@@ -59,4 +64,16 @@ type Store interface {
 
 	// Close releases the store.
 	Close() error
+}
+
+// ConvQuery selects a page of a conversation. With After (or Since) the
+// page reads forwards from there; otherwise it reads backwards from Before,
+// or from the newest message when Before is 0.
+type ConvQuery struct {
+	Conv   string // the conversation; "" means every message of the owner
+	After  uint64 // only messages with a higher sequence
+	Before uint64 // only messages with a lower sequence; 0 means no bound
+	Since  int64  // only messages stored at or after this unix microsecond
+	Until  int64  // only messages stored before this unix microsecond; 0 means no bound
+	Limit  int    // page size; at least 1
 }

@@ -24,11 +24,13 @@ type ThrottleConfig struct {
 	// AddressFailures is the same for one client address (IPv6 addresses
 	// count per /64). Zero means 20; negative turns it off.
 	AddressFailures int
-	// Window is the length of a window. Zero means 15 minutes.
+	// Window is the length of a window. Zero (or negative) means 15
+	// minutes.
 	Window time.Duration
 	// MaxKeys bounds the usernames, and separately the addresses, tracked
 	// at once. When full, expired windows are dropped first, then
-	// counters below their limit, then arbitrary ones. Zero means 100,000.
+	// counters below their limit, then arbitrary ones. Zero (or negative)
+	// means 100,000.
 	MaxKeys int
 }
 
@@ -173,19 +175,23 @@ type throttled struct {
 	retry time.Duration
 }
 
-// begin counts a login attempt for account from addr (addr "" if unknown).
-// It returns nil if the attempt may go ahead.
+// begin counts a login attempt for account from addr; either may be ""
+// (an impossible username, an in-process caller) and is then not
+// counted. It returns nil if the attempt may go ahead, else which limit
+// refused it; a refused attempt counts against neither.
 func (t *throttle) begin(account, addr string, now time.Time) *throttled {
 	if addr != "" {
 		if ok, retry := t.addresses.take(addr, now); !ok {
 			return &throttled{what: "address", retry: retry}
 		}
 	}
-	if ok, retry := t.accounts.take(account, now); !ok {
-		if addr != "" {
-			t.addresses.undo(addr)
+	if account != "" {
+		if ok, retry := t.accounts.take(account, now); !ok {
+			if addr != "" {
+				t.addresses.undo(addr)
+			}
+			return &throttled{what: "account", retry: retry}
 		}
-		return &throttled{what: "account", retry: retry}
 	}
 	return nil
 }
@@ -193,7 +199,20 @@ func (t *throttle) begin(account, addr string, now time.Time) *throttled {
 // succeeded clears the account's failures and takes back the address's
 // attempt.
 func (t *throttle) succeeded(account, addr string) {
-	t.accounts.reset(account)
+	if account != "" {
+		t.accounts.reset(account)
+	}
+	if addr != "" {
+		t.addresses.undo(addr)
+	}
+}
+
+// abort takes back an attempt that ended in neither success nor failure
+// (a server error, a cancelled call).
+func (t *throttle) abort(account, addr string) {
+	if account != "" {
+		t.accounts.undo(account)
+	}
 	if addr != "" {
 		t.addresses.undo(addr)
 	}

@@ -30,6 +30,7 @@ func Run(t *testing.T, h Harness) {
 		{"SameIDOtherOwners", testSameIDOtherOwners},
 		{"RoundTrip", testRoundTrip},
 		{"Paging", testPaging},
+		{"Conversation", testConversation},
 		{"LastSeq", testLastSeq},
 		{"Empty", testEmpty},
 		{"Invalid", testInvalid},
