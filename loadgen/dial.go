@@ -51,7 +51,7 @@ func (d *dialer) dial(ctx context.Context, user string, i int) (*wsconn.Conn, er
 // dialPaced calls attempt for k = 0..n-1 at rate per second (open loop: k
 // is due at start + k/rate, and attempt gets that intended time to measure
 // from), at most maxInflight at once. attempt may return a function to run
-// afterwards on the same goroutine, such as the connection's read loop.
+// afterwards on a goroutine of its own, such as the connection's read loop.
 // dialPaced returns when every attempt has returned.
 func dialPaced(ctx context.Context, n int, rate float64, attempt func(ctx context.Context, k int, intended time.Time) func()) error {
 	sem := make(chan struct{}, maxInflight)
@@ -74,7 +74,9 @@ func dialPaced(ctx context.Context, n int, rate float64, attempt func(ctx contex
 			<-sem
 			wg.Done()
 			if hold != nil {
-				hold()
+				// A fresh goroutine: the dial grew this one's stack, and an
+				// idle read loop needs far less.
+				go hold()
 			}
 		}()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -322,7 +323,7 @@ func summarizeDirect(cfg *Config, m *merged, rep *report.Report) {
 	if n := m.Counts["sent_window"]; n > 0 {
 		late = float64(m.Counts["late"]) / float64(n) * 100
 	}
-	rep.Percents["late_pct"] = late
+	rep.Percents["late_pct"] = math.Round(late*100) / 100
 	for _, name := range []string{"ack", "delivery"} {
 		rep.Latency[name] = hist.Summarize(m.hist(name))
 	}
@@ -336,6 +337,9 @@ func summarizeDirect(cfg *Config, m *merged, rep *report.Report) {
 		}
 		sort.Strings(codes)
 		rep.Warnings = append(rep.Warnings, "the server answered sends with errors: "+strings.Join(codes, " "))
+	}
+	if m.Verify != nil && m.Verify.Unanswered > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d sends got neither ack nor error within the drain", m.Verify.Unanswered))
 	}
 	if n := m.Counts["dropped"] + m.Counts["write_errors"]; n > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d connections dropped, %d writes failed", m.Counts["dropped"], m.Counts["write_errors"]))

@@ -83,7 +83,7 @@ func startSurge(t *testing.T) *server {
 	s := &server{ws: freeAddr(t), http: freeAddr(t), keys: filepath.Join(dir, "keys.json")}
 	var log bytes.Buffer
 	cmd := exec.Command(surge, "up", "--data-dir", dir, "--ws", s.ws, "--http", s.http,
-		"--kafka-port", "-1", "--send-rate", "1000", "--log-level", "warn")
+		"--kafka-port", "-1", "--plane", freeAddr(t), "--send-rate", "1000", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -51,8 +51,11 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	started := time.Now()
 	final, held, err := coordinate(ctx, &cfg, def)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			return nil, fmt.Errorf("hard deadline of %v passed: %w", cfg.Deadline, err)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("interrupted: %w", err)
 		}
 		return nil, err
 	}

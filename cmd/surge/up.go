@@ -19,7 +19,7 @@ import (
 func serve(command string, roles []string, args []string) error {
 	fs := flag.NewFlagSet("surge "+command, flag.ExitOnError)
 	cfg := node.Config{Roles: roles}
-	var kafkaList, dsns, shards, logLevel string
+	var kafkaList, dsns, shards, logLevel, operators, origins string
 	fs.StringVar(&cfg.DataDir, "data-dir", "surge-data", "directory that keeps all state (keys, embedded Kafka log, embedded store)")
 	fs.StringVar(&cfg.WSAddr, "ws", "127.0.0.1:7000", "WebSocket listen address (path /ws)")
 	fs.StringVar(&cfg.HTTPAddr, "http", "127.0.0.1:9100", "address of /metrics, /healthz and /readyz")
@@ -31,6 +31,16 @@ func serve(command string, roles []string, args []string) error {
 	fs.StringVar(&cfg.Keys, "keys", "", "JWT keyring file (default <data-dir>/keys.json, created if missing)")
 	fs.StringVar(&cfg.PlaneAddr, "plane", "127.0.0.1:7100", `where the shard role accepts edges of other processes ("off": none)`)
 	fs.StringVar(&shards, "shards", "", "comma-separated plane addresses of the other shard nodes to take deliveries from (required for surge edge)")
+	fs.StringVar(&cfg.AccountAddr, "grpc-account", "127.0.0.1:60051", "gRPC address of the account service (services role)")
+	fs.StringVar(&cfg.SocialAddr, "grpc-social", "127.0.0.1:60052", "gRPC address of the social service (services role)")
+	fs.StringVar(&cfg.MessageAddr, "grpc-message", "127.0.0.1:60053", "gRPC address of the message service (services role)")
+	fs.StringVar(&cfg.GatewayAddr, "gateway", "127.0.0.1:8080", `address of the public HTTP JSON API ("off": none)`)
+	fs.StringVar(&cfg.Social, "social", "", "gRPC target of the social service, for edge and shard nodes (up runs its own)")
+	fs.StringVar(&cfg.ServiceTokenFile, "service-token-file", "", "token Surge's roles present to the services (default <data-dir>/service.token, created if missing)")
+	fs.StringVar(&cfg.DirectPolicy, "direct-policy", "anyone", `who may send a user direct messages: "anyone" or "friends" (blocks apply either way)`)
+	fs.IntVar(&cfg.MaxGroupSize, "max-group-size", 500, "most members a group may have; larger audiences use topics")
+	fs.StringVar(&operators, "operators", "", "comma-separated usernames that get the operator role when they register")
+	fs.StringVar(&origins, "cors-origins", "", `comma-separated browser origins allowed to call the HTTP API ("*": any)`)
 	fs.IntVar(&cfg.Edge.MaxConns, "max-conns", 0, "connection cap of the edge (0: derived from the file limit)")
 	fs.BoolVar(&cfg.Edge.ReusePort, "reuse-port", false, "set SO_REUSEPORT so several processes share the WebSocket port")
 	fs.Float64Var(&cfg.Edge.SendRate, "send-rate", 100, "sends per second allowed per connection")
@@ -44,6 +54,8 @@ func serve(command string, roles []string, args []string) error {
 	cfg.Kafka = split(kafkaList)
 	cfg.StoreDSNs = split(dsns)
 	cfg.Shards = split(shards)
+	cfg.Operators = split(operators)
+	cfg.CORSOrigins = split(origins)
 	if cfg.KafkaPort == 0 {
 		cfg.KafkaPort = -1
 	}

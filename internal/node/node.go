@@ -23,11 +23,13 @@ import (
 	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 
 	"github.com/surgechat/surge/edge"
 	"github.com/surgechat/surge/internal/auth"
 	"github.com/surgechat/surge/internal/kafka"
 	"github.com/surgechat/surge/internal/metrics"
+	"github.com/surgechat/surge/internal/socialcache"
 	"github.com/surgechat/surge/internal/store"
 	"github.com/surgechat/surge/router"
 	"github.com/surgechat/surge/shard"
@@ -68,6 +70,30 @@ type Config struct {
 	// Shards lists the plane addresses of the shard nodes that an
 	// edge-only node attaches to; required when the node runs no shard.
 	Shards []string
+	// AccountAddr, SocialAddr and MessageAddr are where the services role
+	// serves gRPC; "" means 127.0.0.1:60051, :60052 and :60053.
+	AccountAddr, SocialAddr, MessageAddr string
+	// GatewayAddr serves the public HTTP API; "" means 127.0.0.1:8080,
+	// "off" none.
+	GatewayAddr string
+	// Social is the social service's gRPC target for a node that does not
+	// run the services role; "" means none: no checks of direct messages,
+	// no groups, no friend presence.
+	Social string
+	// ServiceTokenFile holds the token Surge's roles present to the
+	// services; "" means DataDir/service.token, created on first start.
+	ServiceTokenFile string
+	// DirectPolicy is who may send a user direct messages: "anyone" (the
+	// default) or "friends". Blocks apply either way.
+	DirectPolicy string
+	// MaxGroupSize caps group membership; 0 means the social service's
+	// default (500).
+	MaxGroupSize int
+	// Operators are usernames that get the operator role when they
+	// register.
+	Operators []string
+	// CORSOrigins are the browser origins allowed to call the HTTP API.
+	CORSOrigins []string
 	// Edge tunes the edge; its Addr, Keyring, Producer, Ring, Inbox,
 	// Plane, Logger and Metrics are set by the node.
 	Edge edge.Config
@@ -110,7 +136,18 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.Default()
 	}
 	if len(c.Roles) == 0 {
-		c.Roles = []string{RoleEdge, RoleShard}
+		c.Roles = []string{RoleEdge, RoleShard, RoleServices}
+	}
+	for _, a := range []struct {
+		p   *string
+		def string
+	}{{&c.AccountAddr, "127.0.0.1:60051"}, {&c.SocialAddr, "127.0.0.1:60052"}, {&c.MessageAddr, "127.0.0.1:60053"}, {&c.GatewayAddr, "127.0.0.1:8080"}} {
+		if *a.p == "" {
+			*a.p = a.def
+		}
+	}
+	if c.ServiceTokenFile == "" {
+		c.ServiceTokenFile = filepath.Join(c.DataDir, "service.token")
 	}
 	if c.PlaneAddr == "" {
 		c.PlaneAddr = "127.0.0.1:7100"
@@ -119,16 +156,17 @@ func (c *Config) setDefaults() {
 
 // Roles a node can run.
 const (
-	RoleEdge  = "edge"
-	RoleShard = "shard"
+	RoleEdge     = "edge"
+	RoleShard    = "shard"
+	RoleServices = "services" // account, social, message and the HTTP gateway
 )
 
 func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }
 
 func (c *Config) validate() error {
 	for _, r := range c.Roles {
-		if r != RoleEdge && r != RoleShard {
-			return fmt.Errorf("unknown role %q (want %q or %q)", r, RoleEdge, RoleShard)
+		if r != RoleEdge && r != RoleShard && r != RoleServices {
+			return fmt.Errorf("unknown role %q (want %q, %q or %q)", r, RoleEdge, RoleShard, RoleServices)
 		}
 	}
 	if !c.has(RoleShard) {
@@ -159,6 +197,10 @@ type Node struct {
 	planeLn  net.Listener
 	plane    *router.Plane
 	sets     []*vm.Set
+
+	services   *services
+	social     *socialcache.Cache // nil without a social service
+	socialConn *grpc.ClientConn
 }
 
 // New prepares a node: on error nothing is left running.
@@ -211,10 +253,23 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
+	if cfg.has(RoleServices) || cfg.Social != "" {
+		token, err := serviceToken(cfg.ServiceTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("service token: %w", err)
+		}
+		if cfg.has(RoleServices) {
+			if err := n.startServices(ctx, keys, ring, token); err != nil {
+				return nil, err
+			}
+		} else if err := n.dialSocial(ctx, cfg.Social, token); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.has(RoleShard) {
 		n.shard, err = shard.New(shard.Config{
 			Brokers: n.brokers, Topic: cfg.Topic, Ring: ring, Store: n.store,
-			Plane: plane, Logger: n.log, Metrics: shardSet,
+			Plane: plane, Logger: n.log, Metrics: shardSet, Social: n.social,
 		})
 		if err != nil {
 			return nil, err
@@ -229,6 +284,10 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		ec := cfg.Edge
 		ec.Addr, ec.Keyring, ec.Producer, ec.Topic = cfg.WSAddr, keys, n.producer, cfg.Topic
 		ec.Ring, ec.Inbox, ec.Plane, ec.Logger, ec.Metrics = ring, n.store, plane, n.log, edgeSet
+		ec.Social = n.social
+		if n.shard != nil {
+			ec.Presence = n.shard.Table()
+		}
 		n.edge, err = edge.New(ec)
 		if err != nil {
 			return nil, err
@@ -285,6 +344,9 @@ func (n *Node) Run(ctx context.Context) error {
 			return n.edge.Run(ctx)
 		})
 	}
+	if n.services != nil {
+		n.services.serve(ctx, g)
+	}
 	srv := &http.Server{Handler: n.mux(), ReadHeaderTimeout: 5 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(n.httpLn); !errors.Is(err, http.ErrServerClosed) {
@@ -319,12 +381,24 @@ func (n *Node) mux() *http.ServeMux {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		if n.services != nil {
+			if err := n.services.ping(ctx); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	return mux
 }
 
 func (n *Node) close() {
+	if n.services != nil {
+		n.services.close()
+	}
+	if n.socialConn != nil {
+		n.socialConn.Close()
+	}
 	if n.planeLn != nil {
 		n.planeLn.Close()
 	}

@@ -10,9 +10,20 @@
 //
 // Who may call what. Every RPC needs a principal from internal/grpcx's auth
 // interceptor. The user RPCs act as the token's user. GetGroup and
-// ListMembers are for the group's members and for the "operator" role.
+// ListMembers are for the group's members and for privileged principals:
+// a service (grpcx's service token) or a user with the "operator" role.
 // The internal RPCs (GetMembership, CheckDirect, ListFriendIDs) are for
-// Surge's own roles (a service principal) and operators only.
+// privileged principals only.
+//
+// Errors are gRPC statuses with a stable code and a short message; each
+// file lists those of its RPCs. Every RPC may also fail with
+// Unauthenticated (no or a bad token, from the interceptor), Canceled or
+// DeadlineExceeded (the caller's context), and Internal "internal error"
+// (the database failed; logged and counted in
+// surge_social_internal_errors_total, the text kept from the client).
+// Every RPC that acts as the caller (all but the internal ones, GetGroup
+// and ListMembers) answers a service principal, which has no user, with
+// PermissionDenied "a user token is required".
 //
 // Visibility. To someone who is not a member, a group does not exist:
 // every group RPC answers NotFound "no such group", so group ids cannot be

@@ -9,6 +9,7 @@ import (
 
 	vm "github.com/VictoriaMetrics/metrics"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/surgechat/surge/internal/sqldb"
 	"github.com/surgechat/surge/services/social/socialpb"
@@ -122,6 +123,7 @@ type Service struct {
 	groupChangeErrors *vm.Counter // of which failed
 	userExistsErrors  *vm.Counter // UserExists calls that failed
 	internalErrors    *vm.Counter // RPCs that failed with Internal
+	errLog            logLimit    // of the Internal errors
 }
 
 // New opens and migrates the database that cfg names and returns the
@@ -190,7 +192,7 @@ func (s *Service) checkUsers(ctx context.Context, users ...string) error {
 			return err
 		}
 		if !ok {
-			return errf(codeNotFound, "no such user: %s", u)
+			return errf(codes.NotFound, "no such user: %s", u)
 		}
 	}
 	return nil
@@ -206,7 +208,7 @@ func (s *Service) userExists(ctx context.Context, user string) (bool, error) {
 		}
 		s.userExistsErrors.Inc()
 		s.log.Warn("user lookup failed", "user", user, "err", err)
-		return false, errf(codeUnavailable, "user lookup failed")
+		return false, errf(codes.Unavailable, "user lookup failed")
 	}
 	return ok, nil
 }

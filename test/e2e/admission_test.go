@@ -79,7 +79,8 @@ func TestAdmissionDerivedFromFileLimit(t *testing.T) {
 		t.Skip("prlimit not installed")
 	}
 	const limit = 600
-	s := &server{t: t, dataDir: t.TempDir(), ws: freePort(t), http: freePort(t), plane: freePort(t)}
+	s := &server{t: t, dataDir: t.TempDir(), ws: freePort(t), http: freePort(t), plane: freePort(t),
+		gateway: freePort(t), grpc: [3]string{freePort(t), freePort(t), freePort(t)}}
 	s.wrap = []string{"prlimit", fmt.Sprintf("--nofile=%d:%d", limit, limit), "--"}
 	s.start()
 	t.Cleanup(s.stop)

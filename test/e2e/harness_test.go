@@ -43,9 +43,11 @@ func TestMain(m *testing.M) {
 type server struct {
 	t        *testing.T
 	dataDir  string
-	ws       string // host:port
-	http     string // host:port
-	plane    string // host:port of the shard's delivery plane
+	ws       string    // host:port
+	http     string    // host:port
+	plane    string    // host:port of the shard's delivery plane
+	gateway  string    // host:port of the HTTP API
+	grpc     [3]string // host:port of the account, social and message services
 	args     []string
 	wrap     []string // command and arguments to run surge under, such as prlimit
 	edgeOnly bool     // run `surge edge` instead of `surge up`
@@ -84,7 +86,8 @@ func freePort(t *testing.T) string {
 // startServer starts surge up on a fresh data dir and waits until ready.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: t.TempDir(), ws: freePort(t), http: freePort(t), plane: freePort(t), args: extra}
+	s := &server{t: t, dataDir: t.TempDir(), ws: freePort(t), http: freePort(t), plane: freePort(t),
+		gateway: freePort(t), grpc: [3]string{freePort(t), freePort(t), freePort(t)}, args: extra}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -93,7 +96,8 @@ func startServer(t *testing.T, extra ...string) *server {
 func (s *server) start() {
 	s.t.Helper()
 	args := []string{"up", "--data-dir", s.dataDir, "--ws", s.ws, "--http", s.http,
-		"--kafka-port", "-1", "--plane", s.plane, "--log-level", "warn"}
+		"--kafka-port", "-1", "--plane", s.plane, "--log-level", "warn", "--gateway", s.gateway,
+		"--grpc-account", s.grpc[0], "--grpc-social", s.grpc[1], "--grpc-message", s.grpc[2]}
 	if s.edgeOnly {
 		args = []string{"edge", "--data-dir", s.dataDir, "--ws", s.ws, "--http", s.http, "--log-level", "warn"}
 	}

@@ -34,6 +34,18 @@ CREATE TABLE IF NOT EXISTS blocks (
     PRIMARY KEY (blocker, blocked)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
+-- One row per pair of users (user_lo < user_hi) that ever had a request,
+-- friendship or block between them. Every transaction that changes the
+-- pair's requests, friendship or blocks first locks this row (SELECT ...
+-- FOR UPDATE: a record lock, no gap lock), so the changes of one pair run
+-- one at a time and need no locking reads of the three tables above,
+-- whose gap locks deadlock concurrent inserts. Rows are never deleted.
+CREATE TABLE IF NOT EXISTS pair_locks (
+    user_lo VARCHAR(64) NOT NULL,
+    user_hi VARCHAR(64) NOT NULL,
+    PRIMARY KEY (user_lo, user_hi)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
+
 -- Groups. Not "groups": that is a reserved word in MySQL 8. A disbanded
 -- group keeps its row (disbanded_at set, no members) so that its version
 -- keeps growing past the disband and its id is never handed out again.

@@ -1,7 +1,9 @@
 -- 0001: the social graph. The same tables as mysql/0001_social.sql (see
--- the comments there); STRICT makes SQLite check column types as MySQL
--- does, WITHOUT ROWID clusters rows on the primary key, and text compares
--- byte for byte (BINARY collation). Times are unix milliseconds.
+-- the comments there) except pair_locks, which SQLite does not need: its
+-- writer holds the database's lock for a whole transaction. STRICT makes
+-- SQLite check column types as MySQL does, WITHOUT ROWID clusters rows on
+-- the primary key, and text compares byte for byte (BINARY collation).
+-- Times are unix milliseconds.
 
 CREATE TABLE IF NOT EXISTS friend_requests (
     from_user  TEXT    NOT NULL,
