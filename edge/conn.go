@@ -30,7 +30,6 @@ type conn struct {
 	opened  int64 // unix nanoseconds
 	reader  ws.Reader
 	bucket  tokenBucket
-	req     requestScratch
 	topics  []string // subscribed topics
 
 	lastRead atomic.Int64 // unix nanoseconds of the last inbound bytes

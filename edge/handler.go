@@ -148,7 +148,7 @@ func (e *Edge) handshake(c *conn, buf []byte, now int64) int {
 		return len(buf)
 	}
 
-	c.user = claims.Subject
+	c.user = strings.Clone(claims.Subject) // not the whole decoded token
 	c.session = e.nextSess.Add(1)
 	c.part = e.cfg.Ring.Partition(c.user)
 	c.state = stateOpen

@@ -14,10 +14,9 @@ import (
 	"github.com/surgechat/surge/internal/wire"
 )
 
-// requestScratch is the loop's reusable request decoding state.
-type requestScratch struct {
-	req wire.Request
-}
+// requests recycles decoded requests, so that neither a connection holds
+// one while idle nor a frame allocates one.
+var requests = sync.Pool{New: func() any { return new(wire.Request) }}
 
 // Sync page sizes.
 const (
@@ -27,7 +26,8 @@ const (
 
 // request handles one client text frame on the connection's loop.
 func (e *Edge) request(c *conn, data []byte, now int64) {
-	r := &c.req.req
+	r := requests.Get().(*wire.Request)
+	defer requests.Put(r)
 	if err := wire.DecodeRequest(data, r); err != nil {
 		e.reject(c, "", wire.CodeBadFrame, "frame is not a JSON object with a \"type\"")
 		return

@@ -19,11 +19,13 @@ type SessionRef struct {
 // partition. Safe for concurrent use.
 type Table struct {
 	mu     sync.RWMutex
-	users  map[string]*userEntry     // user → sessions
-	leases map[leaseKey]time.Time    // (edge, partition) → lease expiry
-	parts  map[int32]map[string]bool // partition → users present, for dropping a partition
+	users  map[string]userEntry   // user → sessions
+	leases map[leaseKey]time.Time // (edge, partition) → lease expiry
+	edges  map[string]string      // edge ids, interned: one copy however many sessions name it
 }
 
+// userEntry is small and stored by value: the table holds one per online
+// user, so every byte counts at a million connections.
 type userEntry struct {
 	part     int32
 	sessions []SessionRef
@@ -37,9 +39,9 @@ type leaseKey struct {
 // NewTable returns an empty table.
 func NewTable() *Table {
 	return &Table{
-		users:  make(map[string]*userEntry),
+		users:  make(map[string]userEntry),
 		leases: make(map[leaseKey]time.Time),
-		parts:  make(map[int32]map[string]bool),
+		edges:  make(map[string]string),
 	}
 }
 
@@ -50,16 +52,14 @@ func (t *Table) Connect(part int32, user string, s SessionRef, expires time.Time
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.renew(s.Edge, part, expires)
-	e := t.users[user]
-	if e == nil {
-		e = &userEntry{part: part}
-		t.users[user] = e
-		p := t.parts[part]
-		if p == nil {
-			p = make(map[string]bool)
-			t.parts[part] = p
-		}
-		p[user] = true
+	if id, ok := t.edges[s.Edge]; ok {
+		s.Edge = id
+	} else {
+		t.edges[s.Edge] = s.Edge
+	}
+	e, ok := t.users[user]
+	if !ok {
+		e.part = part
 	}
 	for _, have := range e.sessions {
 		if have == s {
@@ -68,6 +68,7 @@ func (t *Table) Connect(part int32, user string, s SessionRef, expires time.Time
 	}
 	wasOffline = len(e.sessions) == 0
 	e.sessions = append(e.sessions, s)
+	t.users[user] = e
 	return wasOffline
 }
 
@@ -76,8 +77,8 @@ func (t *Table) Connect(part int32, user string, s SessionRef, expires time.Time
 func (t *Table) Disconnect(user string, s SessionRef) (nowOffline bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := t.users[user]
-	if e == nil {
+	e, ok := t.users[user]
+	if !ok {
 		return false
 	}
 	for i, have := range e.sessions {
@@ -87,9 +88,10 @@ func (t *Table) Disconnect(user string, s SessionRef) (nowOffline bool) {
 		}
 	}
 	if len(e.sessions) > 0 {
+		t.users[user] = e
 		return false
 	}
-	t.removeUser(user, e)
+	delete(t.users, user)
 	return true
 }
 
@@ -131,8 +133,10 @@ func (t *Table) Expire(now time.Time) (offline []string) {
 		}
 		e.sessions = kept
 		if len(kept) == 0 {
-			t.removeUser(user, e)
+			delete(t.users, user)
 			offline = append(offline, user)
+		} else {
+			t.users[user] = e
 		}
 	}
 	return offline
@@ -142,10 +146,11 @@ func (t *Table) Expire(now time.Time) (offline []string) {
 func (t *Table) DropPartition(part int32) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for user := range t.parts[part] {
-		delete(t.users, user)
+	for user, e := range t.users {
+		if e.part == part {
+			delete(t.users, user)
+		}
 	}
-	delete(t.parts, part)
 	for k := range t.leases {
 		if k.part == part {
 			delete(t.leases, k)
@@ -153,22 +158,10 @@ func (t *Table) DropPartition(part int32) {
 	}
 }
 
-func (t *Table) removeUser(user string, e *userEntry) {
-	delete(t.users, user)
-	if p := t.parts[e.part]; p != nil {
-		delete(p, user)
-		if len(p) == 0 {
-			delete(t.parts, e.part)
-		}
-	}
-}
-
 // Sessions appends user's sessions to dst and returns it.
 func (t *Table) Sessions(dst []SessionRef, user string) []SessionRef {
 	t.mu.RLock()
-	if e := t.users[user]; e != nil {
-		dst = append(dst, e.sessions...)
-	}
+	dst = append(dst, t.users[user].sessions...)
 	t.mu.RUnlock()
 	return dst
 }

@@ -42,11 +42,24 @@ type presenceOp struct {
 }
 
 // process applies the records of one partition, in the order documented in
-// doc.go. It returns an error only when the partition cannot go on here;
-// the records' offsets are then not committed.
+// doc.go, and appends to b.copies the records they cause on other
+// partitions, which the caller produces for the whole poll at once before
+// it commits. It returns an error only when the partition cannot go on
+// here; its offsets are then not committed and its copies are dropped.
 func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) error {
 	b := &s.b
-	b.msgs, b.presence, b.copies, b.events, b.topics = b.msgs[:0], b.presence[:0], b.copies[:0], b.events[:0], b.topics[:0]
+	b.msgs, b.presence, b.events, b.topics = b.msgs[:0], b.presence[:0], b.events[:0], b.topics[:0]
+	copies := len(b.copies)
+	err := s.apply(ctx, part, recs)
+	if err != nil {
+		clear(b.copies[copies:])
+		b.copies = b.copies[:copies]
+	}
+	return err
+}
+
+func (s *Shard) apply(ctx context.Context, part int32, recs []*kgo.Record) error {
+	b := &s.b
 	s.m.batchSize.Update(float64(len(recs)))
 
 	for _, kr := range recs {
@@ -146,11 +159,8 @@ func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) err
 		s.cfg.Plane.Publish(ev.users[0], ev.payload)
 		s.m.topicPushes.Inc()
 	}
-
-	// 3. Records this batch causes elsewhere, durable before the commit.
-	if err := s.produceAll(ctx, b.copies); err != nil {
-		return err
-	}
+	// 3. The records this batch causes elsewhere are in b.copies: the poll
+	// produces them all at once, durable before the commit.
 	return nil
 }
 

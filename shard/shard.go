@@ -170,6 +170,8 @@ func (s *Shard) Run(ctx context.Context) error {
 			}
 		})
 		var commit []*kgo.Record
+		clear(s.b.copies)
+		s.b.copies = s.b.copies[:0]
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) == 0 || !s.writable(p.Partition) {
 				return
@@ -184,6 +186,12 @@ func (s *Shard) Run(ctx context.Context) error {
 			commit = append(commit, last)
 			s.m.lag(p.Partition, p.HighWatermark-last.Offset-1)
 		})
+		// 3. What the poll caused on other partitions, in one round trip.
+		if err := s.produceAll(ctx, s.b.copies); err != nil {
+			s.cl.AllowRebalance()
+			return nil // only ctx ends produceAll
+		}
+		// 4. Commit.
 		if len(commit) > 0 {
 			if err := s.cl.CommitRecords(ctx, commit...); err != nil && ctx.Err() == nil {
 				// Effects are durable; a lost commit only means a replay.

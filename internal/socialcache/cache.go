@@ -163,6 +163,9 @@ func lookup[K comparable, V any](c *Cache, ctx context.Context, m map[K]entry[V]
 		c.failed.Inc()
 		return v, err
 	}
+	if empty, ok := any(v).([]string); ok && len(empty) == 0 {
+		return v, nil // a user without friends: not worth an entry per online user
+	}
 	c.mu.Lock()
 	if len(m) >= c.cfg.MaxEntries {
 		clear(m)
