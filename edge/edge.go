@@ -48,7 +48,7 @@ type Config struct {
 	// Presence answers presence queries; nil means they get "unavailable"
 	// (an edge-only process has no presence table).
 	Presence interface{ Online(user string) bool }
-	Metrics  *vm.Set       // nil means a private set
+	Metrics  *vm.Set // nil means a private set
 
 	// MaxConns caps connections; 0 derives it from RLIMIT_NOFILE
 	// (DefaultMaxConns). Connections beyond it get HTTP 503.
@@ -182,7 +182,7 @@ type Edge struct {
 
 	users   *sessions // by user
 	topics  *sessions // by subscribed topic
-	pending sync.Map // *conn → struct{}: connections still handshaking
+	pending sync.Map  // *conn → struct{}: connections still handshaking
 
 	partMu   sync.Mutex
 	partConn map[int32]int // sessions per partition, for leases

@@ -20,8 +20,8 @@ func (s *countSink) Deliver(_ string, payload []byte) {
 	s.bytes.Add(int64(len(payload)))
 	s.delivered.Add(1)
 }
-func (s *countSink) Ready(string, uint64) {}
-func (s *countSink) Announce(int32)       { s.announces.Add(1) }
+func (s *countSink) Ready(string, uint64)   {}
+func (s *countSink) Announce(int32)         { s.announces.Add(1) }
 func (s *countSink) Publish(string, []byte) {}
 
 // BenchmarkPlaneTCPDeliver pushes 200-byte deliveries from a shard's Plane
