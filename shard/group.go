@@ -17,7 +17,7 @@ func GroupOwner(group string) string { return "g/" + group }
 
 // direct handles a direct message: the recipient's inbox, then the
 // sender's own copy on the sender's partition.
-func (s *Shard) direct(ctx context.Context, r *wire.Record) error {
+func (s *Shard) direct(ctx context.Context, w *partWork, r *wire.Record) error {
 	if s.cfg.Social != nil && r.Sender != r.To {
 		d, err := s.cfg.Social.CheckDirect(ctx, r.Sender, r.To)
 		switch {
@@ -30,27 +30,26 @@ func (s *Shard) direct(ctx context.Context, r *wire.Record) error {
 			if d.Reason == "not_friends" {
 				code = wire.CodeNotFriends
 			}
-			s.reject(r, r.To, code, "direct message to "+r.To+" refused: "+d.Reason)
+			s.reject(w, r, r.To, code, "direct message to "+r.To+" refused: "+d.Reason)
 			return nil
 		}
 	}
-	b := &s.b
-	b.msgs = append(b.msgs, store.Message{
+	s.addMsg(w, store.Message{
 		Owner: r.To, ID: r.ID, Sender: r.Sender, ClientMsgID: r.ClientMsgID,
 		Conv: r.Sender, Body: r.Body, SentAt: r.SentAt,
 	})
 	if r.Sender != r.To {
-		b.copies = append(b.copies, s.appendRecord(r, []string{r.Sender}, r.To))
+		w.copies = append(w.copies, s.appendRecord(r, []string{r.Sender}, r.To))
 	}
 	return nil
 }
 
 // groupSend appends a group message to the group's timeline and fans it
 // out to every member's inbox, one record per partition of members.
-func (s *Shard) groupSend(ctx context.Context, r *wire.Record) error {
+func (s *Shard) groupSend(ctx context.Context, w *partWork, r *wire.Record) error {
 	conv := GroupOwner(r.Group)
 	if s.cfg.Social == nil {
-		s.reject(r, conv, wire.CodeUnavailable, "this deployment runs no social service")
+		s.reject(w, r, conv, wire.CodeUnavailable, "this deployment runs no social service")
 		return nil
 	}
 	m, err := s.membership(ctx, r.Group)
@@ -58,11 +57,10 @@ func (s *Shard) groupSend(ctx context.Context, r *wire.Record) error {
 		return err
 	}
 	if !m.Exists || !r.Trusted && !m.Has(r.Sender) {
-		s.reject(r, conv, wire.CodeNotMember, "not a member of group "+r.Group)
+		s.reject(w, r, conv, wire.CodeNotMember, "not a member of group "+r.Group)
 		return nil
 	}
-	b := &s.b
-	b.msgs = append(b.msgs, store.Message{
+	s.addMsg(w, store.Message{
 		Owner: conv, ID: r.ID, Sender: r.Sender, ClientMsgID: r.ClientMsgID,
 		Conv: conv, Body: r.Body, SentAt: r.SentAt,
 	})
@@ -72,7 +70,7 @@ func (s *Shard) groupSend(ctx context.Context, r *wire.Record) error {
 		byPart[p] = append(byPart[p], u)
 	}
 	for _, owners := range byPart {
-		b.copies = append(b.copies, s.appendRecord(r, owners, conv))
+		w.copies = append(w.copies, s.appendRecord(r, owners, conv))
 	}
 	s.m.fanout.Update(float64(len(m.Members)))
 	return nil
@@ -101,10 +99,10 @@ func (s *Shard) membership(ctx context.Context, group string) (socialcache.Membe
 
 // reject tells the sender, through its own partition, that a send it was
 // acked for was refused.
-func (s *Shard) reject(r *wire.Record, to, code, reason string) {
+func (s *Shard) reject(w *partWork, r *wire.Record, to, code, reason string) {
 	s.m.rejected.Inc()
 	rej := wire.Record{Kind: wire.KindReject, User: r.Sender, ClientMsgID: r.ClientMsgID, To: to, ID: r.ID, Code: code, Reason: reason}
-	s.b.copies = append(s.b.copies, &kgo.Record{
+	w.copies = append(w.copies, &kgo.Record{
 		Topic:     s.cfg.Topic,
 		Partition: s.cfg.Ring.Partition(r.Sender),
 		Key:       []byte(r.Sender),

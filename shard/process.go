@@ -15,16 +15,34 @@ import (
 	"github.com/surgechat/surge/router"
 )
 
-// batch holds the reusable state of one process call.
+// batch holds the reusable state of one poll.
 type batch struct {
-	rec      wire.Record
+	rec     wire.Record
+	work    []partWork    // one per partition with records in the poll
+	copies  []*kgo.Record // records the poll causes on other partitions
+	payload []byte
+	refs    []router.SessionRef
+}
+
+// partWork is what one partition's records of a poll ask for.
+type partWork struct {
+	part     int32
+	last     *kgo.Record // the last record, committed when all is done
+	hw       int64       // the partition's high watermark, for the lag
 	msgs     []store.Message
+	stored   []store.Message
 	presence []presenceOp
-	copies   []*kgo.Record // records this batch causes on other partitions
 	events   []event       // pushed to online sessions, never stored
 	topics   []event       // pushed to topic subscribers on every edge
-	payload  []byte
-	refs     []router.SessionRef
+	copies   []*kgo.Record // records caused on other partitions
+}
+
+func (w *partWork) reset(part int32) {
+	w.part, w.last, w.hw = part, nil, 0
+	clear(w.msgs)
+	clear(w.copies)
+	w.msgs, w.stored, w.presence = w.msgs[:0], nil, w.presence[:0]
+	w.events, w.topics, w.copies = w.events[:0], w.topics[:0], w.copies[:0]
 }
 
 // event is a frame for the sessions of some users that is pushed and
@@ -41,44 +59,97 @@ type presenceOp struct {
 	expires time.Time
 }
 
-// process applies the records of one partition, in the order documented in
-// doc.go, and appends to b.copies the records they cause on other
-// partitions, which the caller produces for the whole poll at once before
-// it commits. It returns an error only when the partition cannot go on
-// here; its offsets are then not committed and its copies are dropped.
-func (s *Shard) process(ctx context.Context, part int32, recs []*kgo.Record) error {
+// poll applies one poll's records in the order documented in doc.go: it
+// reads every partition's records, stores them all (one transaction per
+// database) and pushes. It leaves in b.copies the records they cause on
+// other partitions, and returns the last record of every partition whose
+// store succeeded: the committer produces the one, then commits the other.
+// A partition that cannot go on here is left out; its records are not
+// committed.
+func (s *Shard) poll(ctx context.Context, fetches kgo.Fetches) ([]*kgo.Record, error) {
 	b := &s.b
-	b.msgs, b.presence, b.events, b.topics = b.msgs[:0], b.presence[:0], b.events[:0], b.topics[:0]
-	copies := len(b.copies)
-	err := s.apply(ctx, part, recs)
-	if err != nil {
-		clear(b.copies[copies:])
-		b.copies = b.copies[:copies]
+	b.work = b.work[:0]
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 || !s.writable(p.Partition) {
+			return
+		}
+		if len(b.work) < cap(b.work) {
+			b.work = b.work[:len(b.work)+1]
+		} else {
+			b.work = append(b.work, partWork{})
+		}
+		w := &b.work[len(b.work)-1]
+		w.reset(p.Partition)
+		w.last, w.hw = p.Records[len(p.Records)-1], p.HighWatermark
+		if err := s.read(ctx, w, p.Records); err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("partition stopped", "partition", p.Partition, "err", err)
+			}
+			b.work = b.work[:len(b.work)-1]
+		}
+	})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
-	return err
+
+	// 1. Store, in one transaction per database.
+	s.storeAll(ctx, b.work)
+
+	// 2. Presence, then push. Sessions that connected within this poll get
+	// its messages too; a client drops what it already has by sequence.
+	now := time.Now()
+	var commit []*kgo.Record
+	clear(b.copies)
+	b.copies = b.copies[:0]
+	for i := range b.work {
+		w := &b.work[i]
+		if w.last == nil {
+			continue // its store failed
+		}
+		for _, op := range w.presence {
+			s.applyPresence(w.part, op)
+		}
+		for j := range w.stored {
+			s.push(&w.stored[j], now)
+		}
+		for _, ev := range w.events {
+			for _, u := range ev.users {
+				s.pushTo(u, ev.payload)
+			}
+		}
+		for _, ev := range w.topics {
+			s.cfg.Plane.Publish(ev.users[0], ev.payload)
+			s.m.topicPushes.Inc()
+		}
+		b.copies = append(b.copies, w.copies...)
+		commit = append(commit, w.last)
+		s.m.lag(w.part, w.hw-w.last.Offset-1)
+	}
+
+	// 3 and 4 (produce b.copies, then commit) are the committer's.
+	return commit, nil
 }
 
-func (s *Shard) apply(ctx context.Context, part int32, recs []*kgo.Record) error {
-	b := &s.b
+// read decodes one partition's records into w.
+func (s *Shard) read(ctx context.Context, w *partWork, recs []*kgo.Record) error {
+	r := &s.b.rec
 	s.m.batchSize.Update(float64(len(recs)))
-
 	for _, kr := range recs {
-		if err := wire.DecodeRecord(kr.Value, &b.rec); err != nil {
+		if err := wire.DecodeRecord(kr.Value, r); err != nil {
 			// A record no edge could have written: count it and move on,
 			// since stopping here would stop the partition for good.
 			s.m.badRecords.Inc()
-			s.log.Warn("malformed record", "partition", part, "offset", kr.Offset, "err", err)
+			s.log.Warn("malformed record", "partition", w.part, "offset", kr.Offset, "err", err)
 			continue
 		}
-		r := &b.rec
 		s.m.records[r.Kind].Inc()
 		switch r.Kind {
 		case wire.KindSend:
-			if err := s.direct(ctx, r); err != nil {
+			if err := s.direct(ctx, w, r); err != nil {
 				return err
 			}
 		case wire.KindGroupSend:
-			if err := s.groupSend(ctx, r); err != nil {
+			if err := s.groupSend(ctx, w, r); err != nil {
 				return err
 			}
 		case wire.KindGroupChange:
@@ -86,82 +157,98 @@ func (s *Shard) apply(ctx context.Context, part int32, recs []*kgo.Record) error
 				s.cfg.Social.Invalidate(r.Group, r.Version)
 			}
 		case wire.KindPresence:
-			b.events = append(b.events, event{
+			w.events = append(w.events, event{
 				users:   slices.Clone(r.Owners),
 				payload: wire.AppendPresence(nil, r.User, r.Online),
 			})
 		case wire.KindTopic:
-			b.topics = append(b.topics, event{
+			w.topics = append(w.topics, event{
 				users:   []string{r.Topic},
 				payload: wire.AppendTopic(nil, r.Topic, r.Sender, r.ID, r.Body, r.SentAt),
 			})
 		case wire.KindReject:
-			b.events = append(b.events, event{
+			w.events = append(w.events, event{
 				users:   []string{r.User},
 				payload: wire.AppendError(nil, r.ClientMsgID, r.Code, r.Reason),
 			})
 		case wire.KindAppend:
 			for _, o := range r.Owners {
-				b.msgs = append(b.msgs, store.Message{
+				s.addMsg(w, store.Message{
 					Owner: o, ID: r.ID, Sender: r.Sender, ClientMsgID: r.ClientMsgID,
 					Conv: r.Conv, Body: r.Body, SentAt: r.SentAt,
 				})
 			}
 		case wire.KindConnect, wire.KindDisconnect:
-			b.presence = append(b.presence, presenceOp{
+			w.presence = append(w.presence, presenceOp{
 				kind: r.Kind, user: r.User,
 				ref:     router.SessionRef{Edge: r.Edge, Session: r.Session},
 				expires: kr.Timestamp.Add(s.cfg.DefaultLease),
 			})
 		case wire.KindLease:
-			b.presence = append(b.presence, presenceOp{
+			w.presence = append(w.presence, presenceOp{
 				kind: r.Kind, ref: router.SessionRef{Edge: r.Edge},
 				expires: kr.Timestamp.Add(time.Duration(r.TTLMillis) * time.Millisecond),
 			})
 		}
 	}
+	return nil
+}
 
-	// A message no store can hold would fail the whole batch on every
-	// retry and stop the partition: drop it, loudly. Edges never produce one.
-	kept := b.msgs[:0]
-	for i := range b.msgs {
-		if err := store.Validate(&b.msgs[i]); err != nil {
-			s.m.badRecords.Inc()
-			s.log.Warn("message dropped", "partition", part, "owner", b.msgs[i].Owner, "err", err)
+// addMsg queues m for the store. A message no store can hold would fail the
+// whole transaction on every retry and stop the partition: it is dropped,
+// loudly. Edges never produce one.
+func (s *Shard) addMsg(w *partWork, m store.Message) {
+	if err := store.Validate(&m); err != nil {
+		s.m.badRecords.Inc()
+		s.log.Warn("message dropped", "partition", w.part, "owner", m.Owner, "err", err)
+		return
+	}
+	w.msgs = append(w.msgs, m)
+}
+
+// storeAll stores every partition's messages, all at once when it can.
+// When that fails it goes partition by partition, so that a fenced
+// partition (or a store outage) holds up only itself; a partition whose
+// store fails has its last record cleared, which leaves it uncommitted.
+func (s *Shard) storeAll(ctx context.Context, work []partWork) {
+	var parts []int32
+	var msgs [][]store.Message
+	for i := range work {
+		if len(work[i].msgs) > 0 {
+			parts = append(parts, work[i].part)
+			msgs = append(msgs, work[i].msgs)
+		}
+	}
+	if len(parts) == 0 {
+		return
+	}
+	start := time.Now()
+	stored, err := s.cfg.Store.AppendParts(ctx, parts, msgs)
+	if err == nil {
+		s.m.appendLatency.UpdateDuration(start)
+		k := 0
+		for i := range work {
+			if len(work[i].msgs) > 0 {
+				work[i].stored = stored[k]
+				s.m.stored.Add(len(stored[k]))
+				s.m.duplicates.Add(len(work[i].msgs) - len(stored[k]))
+				k++
+			}
+		}
+		return
+	}
+	for i := range work {
+		w := &work[i]
+		if len(w.msgs) == 0 {
 			continue
 		}
-		kept = append(kept, b.msgs[i])
-	}
-	b.msgs = kept
-
-	// 1. Store, in one transaction.
-	stored, err := s.store(ctx, part, b.msgs)
-	if err != nil {
-		return err
-	}
-
-	// 2. Presence, then push. Sessions that connected within this batch
-	// get the batch's messages too; a client drops what it already has by
-	// sequence number.
-	for _, op := range b.presence {
-		s.applyPresence(part, op)
-	}
-	now := time.Now()
-	for i := range stored {
-		s.push(&stored[i], now)
-	}
-	for _, ev := range b.events {
-		for _, u := range ev.users {
-			s.pushTo(u, ev.payload)
+		if w.stored, err = s.store(ctx, w.part, w.msgs); err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("partition stopped", "partition", w.part, "err", err)
+			}
+			w.last = nil
 		}
 	}
-	for _, ev := range b.topics {
-		s.cfg.Plane.Publish(ev.users[0], ev.payload)
-		s.m.topicPushes.Inc()
-	}
-	// 3. The records this batch causes elsewhere are in b.copies: the poll
-	// produces them all at once, durable before the commit.
-	return nil
 }
 
 // store appends msgs, retrying while the store is unreachable. A sequence

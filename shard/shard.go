@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -158,6 +159,14 @@ func (s *Shard) Run(ctx context.Context) error {
 	defer s.cl.Close()
 	go s.expireLoop(ctx)
 	go s.presence.run(ctx)
+	// Steps 3 and 4 of a poll (produce what it caused elsewhere, then
+	// commit) run on the committer while the next poll is read, stored and
+	// pushed: a poll's offsets are still committed only after its effects
+	// are durable, and polls commit in order.
+	jobs := make(chan commitJob, 2)
+	done := make(chan struct{})
+	go s.committer(ctx, jobs, done)
+	defer func() { close(jobs); <-done }()
 	for {
 		fetches := s.cl.PollRecords(ctx, s.cfg.MaxPollRecords)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -169,36 +178,40 @@ func (s *Shard) Run(ctx context.Context) error {
 				s.log.Warn("fetch", "topic", topic, "partition", p, "err", err)
 			}
 		})
-		var commit []*kgo.Record
-		clear(s.b.copies)
-		s.b.copies = s.b.copies[:0]
-		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 || !s.writable(p.Partition) {
-				return
-			}
-			last := p.Records[len(p.Records)-1]
-			if err := s.process(ctx, p.Partition, p.Records); err != nil {
-				if ctx.Err() == nil {
-					s.log.Error("partition stopped", "partition", p.Partition, "err", err)
-				}
-				return
-			}
-			commit = append(commit, last)
-			s.m.lag(p.Partition, p.HighWatermark-last.Offset-1)
-		})
-		// 3. What the poll caused on other partitions, in one round trip.
-		if err := s.produceAll(ctx, s.b.copies); err != nil {
+		commit, err := s.poll(ctx, fetches)
+		if err != nil {
 			s.cl.AllowRebalance()
-			return nil // only ctx ends produceAll
+			return nil // only the end of ctx stops a poll
 		}
-		// 4. Commit.
-		if len(commit) > 0 {
-			if err := s.cl.CommitRecords(ctx, commit...); err != nil && ctx.Err() == nil {
-				// Effects are durable; a lost commit only means a replay.
-				s.log.Warn("commit offsets", "err", err)
-			}
+		if len(commit) > 0 || len(s.b.copies) > 0 {
+			jobs <- commitJob{copies: slices.Clone(s.b.copies), commit: commit}
 		}
 		s.cl.AllowRebalance()
+	}
+}
+
+// commitJob is the tail of one poll: records to produce, then offsets to
+// commit.
+type commitJob struct {
+	copies []*kgo.Record
+	commit []*kgo.Record
+}
+
+func (s *Shard) committer(ctx context.Context, jobs <-chan commitJob, done chan<- struct{}) {
+	defer close(done)
+	for j := range jobs {
+		// 3. What the poll caused on other partitions, durable first.
+		if err := s.produceAll(ctx, j.copies); err != nil {
+			continue // ctx ended: nothing more is committed; a replay redoes it
+		}
+		// 4. Commit.
+		if len(j.commit) == 0 {
+			continue
+		}
+		if err := s.cl.CommitRecords(ctx, j.commit...); err != nil && ctx.Err() == nil {
+			// Effects are durable; a lost commit only means a replay.
+			s.log.Warn("commit offsets", "err", err)
+		}
 	}
 }
 

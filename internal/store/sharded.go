@@ -115,3 +115,48 @@ func (s *sharded) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// AppendParts implements Store.AppendParts: one transaction per backend.
+func (s *sharded) AppendParts(ctx context.Context, parts []int32, msgs [][]Message) ([][]Message, error) {
+	if len(parts) != len(msgs) {
+		return nil, fmt.Errorf("store: AppendParts with %d partitions and %d batches", len(parts), len(msgs))
+	}
+	for _, p := range parts {
+		if p < 0 {
+			return nil, fmt.Errorf("store: negative partition %d", p)
+		}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	out := make([][]Message, len(parts))
+	byBackend := make(map[*backend][]int) // backend → indexes into parts
+	for i, p := range parts {
+		b := s.backends[int(p)%len(s.backends)]
+		byBackend[b] = append(byBackend[b], i)
+	}
+	for b, idx := range byBackend {
+		var flat []Message
+		whose := make(map[string]int) // owner → index into parts
+		for _, i := range idx {
+			for j := range msgs[i] {
+				whose[msgs[i][j].Owner] = i
+			}
+			flat = append(flat, msgs[i]...)
+		}
+		if len(flat) == 0 {
+			continue
+		}
+		stored, err := b.append(ctx, flat)
+		if err != nil {
+			return nil, fmt.Errorf("store: append partitions %v: %w", parts, err)
+		}
+		for _, m := range stored {
+			i := whose[m.Owner]
+			out[i] = append(out[i], m)
+		}
+	}
+	return out, nil
+}

@@ -47,6 +47,14 @@ type Store interface {
 	// is stored and the error wraps ErrConflict.
 	Append(ctx context.Context, part int32, msgs []Message) ([]Message, error)
 
+	// AppendParts is Append for several partitions at once, msgs[i]
+	// belonging to parts[i], with one transaction per database behind them:
+	// a shard's group commit of a whole poll. It returns the stored
+	// messages of each partition. On any error nothing of the failed
+	// database's partitions is stored, and the caller learns which
+	// partition conflicted by appending them one at a time.
+	AppendParts(ctx context.Context, parts []int32, msgs [][]Message) ([][]Message, error)
+
 	// Inbox returns up to limit messages of owner with Seq > after, in
 	// sequence order.
 	Inbox(ctx context.Context, part int32, owner string, after uint64, limit int) ([]Message, error)

@@ -31,6 +31,7 @@ func Run(t *testing.T, h Harness) {
 		{"RoundTrip", testRoundTrip},
 		{"Paging", testPaging},
 		{"Conversation", testConversation},
+		{"AppendParts", testAppendParts},
 		{"LastSeq", testLastSeq},
 		{"Empty", testEmpty},
 		{"Invalid", testInvalid},
