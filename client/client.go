@@ -33,6 +33,15 @@ type Msg struct {
 	StoredAt int64  `json:"stored_at"` // unix microseconds, when the shard stored it
 }
 
+// TopicMsg is a live push to a topic.
+type TopicMsg struct {
+	Topic  string `json:"topic"`
+	From   string `json:"from"`
+	MsgID  string `json:"msg_id"`
+	Body   string `json:"body"`
+	SentAt int64  `json:"sent_at"`
+}
+
 // ServerError is an error frame from the server.
 type ServerError struct {
 	ID     string `json:"id"`
@@ -57,6 +66,10 @@ type Options struct {
 	// OnError receives error frames that answer no pending request, such
 	// as bad_frame for a frame the server could not parse; nil ignores them.
 	OnError func(*ServerError)
+	// OnPresence receives a friend's presence changes; nil ignores them.
+	OnPresence func(user string, online bool)
+	// OnTopic receives pushes to subscribed topics; nil ignores them.
+	OnTopic func(TopicMsg)
 	// OnClose is called once when the connection ends; nil ignores it.
 	OnClose func(err error)
 	// NoSync turns off the sync on connect and on gaps.
@@ -88,18 +101,21 @@ type Client struct {
 
 // frame is any server frame; fields unused by its type stay zero.
 type frame struct {
-	Type      string `json:"type"`
-	User      string `json:"user"`
-	Session   string `json:"session"`
-	Heartbeat int    `json:"heartbeat"`
-	ID        string `json:"id"`
-	MsgID     string `json:"msg_id"`
-	Code      string `json:"code"`
-	Reason    string `json:"reason"`
-	After     uint64 `json:"after"`
-	Last      uint64 `json:"last"`
-	More      bool   `json:"more"`
-	TS        int64  `json:"ts"`
+	Type      string          `json:"type"`
+	User      string          `json:"user"`
+	Session   string          `json:"session"`
+	Heartbeat int             `json:"heartbeat"`
+	ID        string          `json:"id"`
+	MsgID     string          `json:"msg_id"`
+	Code      string          `json:"code"`
+	Reason    string          `json:"reason"`
+	After     uint64          `json:"after"`
+	Last      uint64          `json:"last"`
+	More      bool            `json:"more"`
+	TS        int64           `json:"ts"`
+	Topic     string          `json:"topic"`
+	Online    json.RawMessage `json:"online"` // presence: a bool (event) or an object (reply)
+	OnlineMap map[string]bool `json:"-"`
 	Msg
 }
 
@@ -184,6 +200,44 @@ func (c *Client) Send(ctx context.Context, to, id, body string) (string, error) 
 		return "", err
 	}
 	return f.MsgID, nil
+}
+
+// SendGroup sends body to group under the client message id id, and waits
+// for the ack. The group's shard may still refuse the message after the
+// ack (the sender is not a member): that error arrives later, through
+// Options.OnError, with the same id.
+func (c *Client) SendGroup(ctx context.Context, group, id, body string) (string, error) {
+	f, err := c.roundTrip(ctx, id, map[string]any{"type": "send", "id": id, "group": group, "body": body})
+	if err != nil {
+		return "", err
+	}
+	return f.MsgID, nil
+}
+
+// Subscribe subscribes the connection to topic; pushes arrive through
+// Options.OnTopic.
+func (c *Client) Subscribe(ctx context.Context, topic string) error {
+	id := "s" + strconv.FormatUint(c.nextReq.Add(1), 10)
+	_, err := c.roundTrip(ctx, id, map[string]any{"type": "subscribe", "id": id, "topic": topic})
+	return err
+}
+
+// Unsubscribe ends a subscription.
+func (c *Client) Unsubscribe(ctx context.Context, topic string) error {
+	id := "s" + strconv.FormatUint(c.nextReq.Add(1), 10)
+	_, err := c.roundTrip(ctx, id, map[string]any{"type": "unsubscribe", "id": id, "topic": topic})
+	return err
+}
+
+// Online asks which of users are online; the server answers for the
+// caller's friends only, leaving the others out.
+func (c *Client) Online(ctx context.Context, users ...string) (map[string]bool, error) {
+	id := "q" + strconv.FormatUint(c.nextReq.Add(1), 10)
+	f, err := c.roundTrip(ctx, id, map[string]any{"type": "presence", "id": id, "users": users})
+	if err != nil {
+		return nil, err
+	}
+	return f.OnlineMap, nil
 }
 
 // SendAsync sends without waiting; done (if not nil) is called on the read

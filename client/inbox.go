@@ -51,8 +51,22 @@ func (h *handler) OnMessage(_ *gws.Conn, m *gws.Message) {
 		c.imu.Lock()
 		c.synced(f)
 		c.imu.Unlock()
-	case "ack", "pong":
+	case "ack", "pong", "subscribed", "unsubscribed":
 		c.reply(f.ID, f)
+	case "presence":
+		if f.ID != "" {
+			_ = json.Unmarshal(f.Online, &f.OnlineMap)
+			c.reply(f.ID, f)
+			return
+		}
+		var online bool
+		if json.Unmarshal(f.Online, &online) == nil && c.opts.OnPresence != nil {
+			c.opts.OnPresence(f.User, online)
+		}
+	case "topic":
+		if c.opts.OnTopic != nil {
+			c.opts.OnTopic(TopicMsg{Topic: f.Topic, From: f.From, MsgID: f.MsgID, Body: f.Body, SentAt: f.SentAt})
+		}
 	case "error":
 		if c.reply(f.ID, f) {
 			return

@@ -16,6 +16,7 @@ commands:
   edge    run only an edge, attached to the shards of a running surge up (--kafka, --shards)
   shard   run only a shard (--kafka)
   token   print a JWT that surge up accepts, for development and scripts
+  chat    a line-oriented WebSocket client: send, receive, subscribe
 
 Run "surge <command> -h" for the command's flags.
 `
@@ -35,6 +36,8 @@ func main() {
 		err = serve("shard", []string{node.RoleShard}, os.Args[2:])
 	case "token":
 		err = token(os.Args[2:])
+	case "chat":
+		err = chat(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
