@@ -107,6 +107,7 @@ func (n *Node) startServices(ctx context.Context, keys *auth.Keyring, ring *rout
 	}
 	sv.social, err = social.New(ctx, social.Config{
 		DB: n.serviceDB("social"), MaxGroupSize: cfg.MaxGroupSize, DirectPolicy: cfg.DirectPolicy,
+		UserExists: sv.account.Exists,
 		OnGroupChange: func(ctx context.Context, group string, version int64) error {
 			return n.groupChanged(ctx, ring, group, version)
 		},

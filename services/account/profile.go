@@ -114,3 +114,19 @@ func userProto(u userRow) *accountpb.User {
 		CreatedAt:   u.CreatedAt,
 	}
 }
+
+// Exists reports whether id names an account: the hook other services
+// (social) use to refuse friend requests and members that name nobody.
+func (s *Service) Exists(ctx context.Context, id string) (bool, error) {
+	if !wire.ValidID(id) {
+		return false, nil
+	}
+	_, err := s.db.user(ctx, strings.ToLower(id))
+	switch {
+	case errors.Is(err, errUserNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}

@@ -106,7 +106,7 @@ func (s *Service) checkDirect(ctx context.Context, req *socialpb.CheckDirectRequ
 			return deny(ReasonNotFriends)
 		}
 	}
-	if s.cfg.UserExists != nil {
+	if s.cfg.UserExists != nil && s.cfg.DirectNeedsAccount {
 		ok, err := s.userExists(ctx, to)
 		if err != nil {
 			return nil, err

@@ -130,7 +130,7 @@ func TestUserExists(t *testing.T) {
 		}
 		return known[user], nil
 	}
-	forEachDriver(t, func(c *social.Config) { c.UserExists = hook }, func(t *testing.T, e *env) {
+	forEachDriver(t, func(c *social.Config) { c.UserExists, c.DirectNeedsAccount = hook, true }, func(t *testing.T, e *env) {
 		broken.Store(false)
 		alice := e.as("alice")
 		_, err := alice.SendFriendRequest(bg, &socialpb.FriendRequestRequest{To: "ghost"})
@@ -158,5 +158,16 @@ func TestUserExists(t *testing.T) {
 		if got := e.metric("surge_social_user_exists_errors_total"); got != "2" {
 			t.Errorf("lookup errors counted: %q, want 2", got)
 		}
+	})
+	// Without DirectNeedsAccount, direct messages reach ids without an
+	// account (development tokens, load generators); friends and groups
+	// still need one.
+	forEachDriver(t, func(c *social.Config) { c.UserExists = hook }, func(t *testing.T, e *env) {
+		broken.Store(false)
+		if ok, why := e.checkDirect(t, "alice", "ghost"); !ok {
+			t.Errorf("CheckDirect to ghost without DirectNeedsAccount: %q", why)
+		}
+		_, err := e.as("alice").SendFriendRequest(bg, &socialpb.FriendRequestRequest{To: "ghost"})
+		wantCode(t, err, codes.NotFound, "no such user: ghost")
 	})
 }

@@ -62,6 +62,12 @@ type Config struct {
 	// wire.ValidID accepts is a user.
 	UserExists func(ctx context.Context, user string) (bool, error)
 
+	// DirectNeedsAccount makes CheckDirect refuse ("no_such_user") a
+	// recipient that UserExists denies. False (the zero value) lets direct
+	// messages reach any valid id, as development tokens (surge token) and
+	// load generators use ids that have no account.
+	DirectNeedsAccount bool
+
 	// OnGroupChange, if not nil, is called after every committed change of
 	// a group's members with the group's new version (a disbanded group's
 	// last one). Calls for one group can arrive out of version order when

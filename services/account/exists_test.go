@@ -1,0 +1,20 @@
+package account
+
+import "testing"
+
+func TestExists(t *testing.T) {
+	forEachDriver(t, nil, func(t *testing.T, e *env) {
+		e.register("alice")
+		f := func(id string, want bool) {
+			t.Helper()
+			got, err := e.svc.Exists(ctxT(t), id)
+			if err != nil || got != want {
+				t.Fatalf("Exists(%q) = %v, %v; want %v", id, got, err, want)
+			}
+		}
+		f("alice", true)
+		f("ALICE", true) // ids are lower-case
+		f("bob", false)
+		f("not/valid", false)
+	})
+}
