@@ -56,6 +56,12 @@ func (s *Shard) groupSend(ctx context.Context, w *partWork, r *wire.Record) erro
 	if err != nil {
 		return err
 	}
+	if !m.Exists && r.Trusted {
+		// A publish to a group that is gone: the publisher is no user to
+		// tell, and the message service checked the group when it took it.
+		s.m.rejected.Inc()
+		return nil
+	}
 	if !m.Exists || !r.Trusted && !m.Has(r.Sender) {
 		s.reject(w, r, conv, wire.CodeNotMember, "not a member of group "+r.Group)
 		return nil

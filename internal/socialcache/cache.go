@@ -175,20 +175,25 @@ func lookup[K comparable, V any](c *Cache, ctx context.Context, m map[K]entry[V]
 	return v, nil
 }
 
-// PeekMembership returns group's cached membership, however old, without
-// asking the source: for callers that must not block.
+// PeekMembership returns group's cached membership without asking the
+// source, for callers that must not block; false when nothing fresh is
+// cached (the caller then refreshes it in the background).
 func (c *Cache) PeekMembership(group string) (Membership, bool) {
-	return peek(c, c.groups, group)
+	return peek(c, c.groups, group, c.cfg.MembershipTTL)
 }
 
-// PeekDirect returns the cached direct-message answer without asking.
+// PeekDirect returns a fresh cached direct-message answer without asking.
 func (c *Cache) PeekDirect(from, to string) (Direct, bool) {
-	return peek(c, c.directs, [2]string{from, to})
+	return peek(c, c.directs, [2]string{from, to}, c.cfg.DirectTTL)
 }
 
-func peek[K comparable, V any](c *Cache, m map[K]entry[V], k K) (V, bool) {
+func peek[K comparable, V any](c *Cache, m map[K]entry[V], k K, ttl time.Duration) (V, bool) {
 	c.mu.Lock()
 	e, ok := m[k]
 	c.mu.Unlock()
-	return e.v, ok
+	if !ok || time.Since(e.fetched) >= ttl {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
 }

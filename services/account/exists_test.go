@@ -1,6 +1,12 @@
 package account
 
-import "testing"
+import (
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/surgechat/surge/services/account/accountpb"
+)
 
 func TestExists(t *testing.T) {
 	forEachDriver(t, nil, func(t *testing.T, e *env) {
@@ -16,5 +22,14 @@ func TestExists(t *testing.T) {
 		f("ALICE", true) // ids are lower-case
 		f("bob", false)
 		f("not/valid", false)
+	})
+}
+
+func TestReservedUsernames(t *testing.T) {
+	forEachDriver(t, nil, func(t *testing.T, e *env) {
+		for _, name := range []string{"system", "System", "admin"} {
+			_, err := e.svc.Register(ctxT(t), &accountpb.RegisterRequest{Username: name, Password: "long enough password"})
+			wantCode(t, err, codes.InvalidArgument, "reserved")
+		}
 	})
 }

@@ -3,6 +3,8 @@ package account
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
@@ -17,6 +19,9 @@ func (s *Service) Register(ctx context.Context, req *accountpb.RegisterRequest) 
 	id, msg := normalizeUsername(req.GetUsername())
 	if msg != "" {
 		return nil, invalidArgument(msg)
+	}
+	if slices.Contains(ReservedUsernames, id) {
+		return nil, invalidArgument(fmt.Sprintf("username %q is reserved", id))
 	}
 	if msg := checkPassword(req.GetPassword()); msg != "" {
 		return nil, invalidArgument(msg)

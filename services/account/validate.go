@@ -29,6 +29,10 @@ const (
 	RoleOperator = "operator" // may change roles; bootstrapped by Config.Operators
 )
 
+// ReservedUsernames cannot be registered: "system" is the sender of
+// server-side publishes, and the rest would pass for Surge's own staff.
+var ReservedUsernames = []string{"system", "surge", "admin", "administrator", "root", "operator", "support", "security"}
+
 // knownRoles are the roles SetRoles accepts.
 var knownRoles = []string{RoleOperator, RoleUser}
 

@@ -197,6 +197,16 @@ func (s *Service) Publish(ctx context.Context, req *messagepb.PublishRequest) (*
 		if !wire.ValidID(t.Group) {
 			return nil, status.Error(codes.InvalidArgument, "group must be a group id")
 		}
+		if s.cfg.Social == nil {
+			return nil, status.Error(codes.Unavailable, "publishing to a group needs the social service")
+		}
+		m, err := s.cfg.Social.Membership(ctx, t.Group)
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "group membership: %v", err)
+		}
+		if !m.Exists {
+			return nil, status.Error(codes.NotFound, "no such group")
+		}
 	case *messagepb.PublishRequest_Topic:
 		owner = "t/" + t.Topic
 		r = wire.Record{Kind: wire.KindTopic, Topic: t.Topic}
