@@ -38,7 +38,7 @@ func newEdgeMetrics(set *vm.Set, e *Edge) *edgeMetrics {
 		m.upgrades[r] = set.NewCounter(`surge_edge_upgrades_total{result="` + r + `"}`)
 	}
 	for _, code := range []string{wire.CodeBadFrame, wire.CodeBadRequest, wire.CodeBadRecipient, wire.CodeTooLarge,
-		wire.CodeRateLimited, wire.CodeUnavailable, wire.CodeInternal} {
+		wire.CodeRateLimited, wire.CodeUnavailable, wire.CodeInternal, wire.CodeNotMember, wire.CodeBlocked, wire.CodeNotFriends} {
 		m.errors[code] = set.NewCounter(`surge_edge_errors_total{code="` + code + `"}`)
 	}
 	m.disconnects = set.NewCounter(`surge_edge_disconnects_total`)

@@ -135,8 +135,11 @@ func (e *Edge) precheck(user string, r *wire.Request) (code, reason string) {
 		return "", ""
 	}
 	if !d.Allowed {
-		if d.Reason == "not_friends" {
+		switch d.Reason {
+		case "not_friends":
 			return wire.CodeNotFriends, "only friends may send " + r.To + " direct messages"
+		case "no_such_user":
+			return wire.CodeBadRecipient, "no user " + r.To
 		}
 		return wire.CodeBlocked, "direct messages between you and " + r.To + " are blocked"
 	}

@@ -124,6 +124,16 @@ func (t *Table) Expire(now time.Time) (offline []string) {
 	if len(dead) == 0 {
 		return nil
 	}
+	// Forget the ids of edges that hold no lease any more.
+	live := make(map[string]bool, len(t.leases))
+	for k := range t.leases {
+		live[k.edge] = true
+	}
+	for id := range t.edges {
+		if !live[id] {
+			delete(t.edges, id)
+		}
+	}
 	for user, e := range t.users {
 		kept := e.sessions[:0]
 		for _, s := range e.sessions {

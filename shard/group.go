@@ -27,8 +27,11 @@ func (s *Shard) direct(ctx context.Context, w *partWork, r *wire.Record) error {
 			s.m.degraded.Inc()
 		case !d.Allowed:
 			code := wire.CodeBlocked
-			if d.Reason == "not_friends" {
+			switch d.Reason {
+			case "not_friends":
 				code = wire.CodeNotFriends
+			case "no_such_user":
+				code = wire.CodeBadRecipient
 			}
 			s.reject(w, r, r.To, code, "direct message to "+r.To+" refused: "+d.Reason)
 			return nil

@@ -206,40 +206,35 @@ func (s *Shard) addMsg(w *partWork, m store.Message) {
 	w.msgs = append(w.msgs, m)
 }
 
-// storeAll stores every partition's messages, all at once when it can.
-// When that fails it goes partition by partition, so that a fenced
-// partition (or a store outage) holds up only itself; a partition whose
-// store fails has its last record cleared, which leaves it uncommitted.
+// storeAll stores every partition's messages, all at once. A partition
+// whose database failed is then stored on its own, so that a fenced
+// partition (or one database's outage) holds up only itself; a partition
+// whose store fails has its last record cleared, which leaves it
+// uncommitted.
 func (s *Shard) storeAll(ctx context.Context, work []partWork) {
 	var parts []int32
 	var msgs [][]store.Message
+	var which []int // index into work
 	for i := range work {
 		if len(work[i].msgs) > 0 {
 			parts = append(parts, work[i].part)
 			msgs = append(msgs, work[i].msgs)
+			which = append(which, i)
 		}
 	}
 	if len(parts) == 0 {
 		return
 	}
 	start := time.Now()
-	stored, err := s.cfg.Store.AppendParts(ctx, parts, msgs)
-	if err == nil {
-		s.m.appendLatency.UpdateDuration(start)
-		k := 0
-		for i := range work {
-			if len(work[i].msgs) > 0 {
-				work[i].stored = stored[k]
-				s.m.stored.Add(len(stored[k]))
-				s.m.duplicates.Add(len(work[i].msgs) - len(stored[k]))
-				k++
-			}
-		}
-		return
-	}
-	for i := range work {
+	stored, errs := s.cfg.Store.AppendParts(ctx, parts, msgs)
+	s.m.appendLatency.UpdateDuration(start)
+	for k, i := range which {
 		w := &work[i]
-		if len(w.msgs) == 0 {
+		err := errs[k]
+		if err == nil {
+			w.stored = stored[k]
+			s.m.stored.Add(len(w.stored))
+			s.m.duplicates.Add(len(w.msgs) - len(w.stored))
 			continue
 		}
 		if w.stored, err = s.store(ctx, w.part, w.msgs); err != nil {

@@ -281,7 +281,7 @@ func (s *Shard) expireLoop(ctx context.Context) {
 
 type shardMetrics struct {
 	set           *vm.Set
-	records       [16]*vm.Counter // by wire.Kind
+	records       [wire.KindTopic + 1]*vm.Counter // by wire.Kind
 	badRecords    *vm.Counter
 	stored        *vm.Counter
 	duplicates    *vm.Counter
@@ -308,8 +308,8 @@ type shardMetrics struct {
 
 func newShardMetrics(set *vm.Set, table *router.Table) *shardMetrics {
 	m := &shardMetrics{set: set, lags: make(map[int32]int64)}
-	for k := range m.records {
-		m.records[k] = set.NewCounter(`surge_kafka_consumed_records_total{kind="` + wire.Kind(k).String() + `"}`)
+	for k := wire.KindSend; k <= wire.KindTopic; k++ {
+		m.records[k] = set.NewCounter(`surge_kafka_consumed_records_total{kind="` + k.String() + `"}`)
 	}
 	m.badRecords = set.NewCounter(`surge_kafka_consumed_records_total{kind="malformed"}`)
 	m.stored = set.NewCounter(`surge_shard_messages_stored_total`)

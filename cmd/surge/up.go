@@ -40,6 +40,7 @@ func serve(command string, roles []string, args []string) error {
 	fs.StringVar(&cfg.DirectPolicy, "direct-policy", "anyone", `who may send a user direct messages: "anyone" or "friends" (blocks apply either way)`)
 	fs.IntVar(&cfg.MaxGroupSize, "max-group-size", 500, "most members a group may have; larger audiences use topics")
 	fs.StringVar(&operators, "operators", "", "comma-separated usernames that get the operator role when they register")
+	fs.BoolVar(&cfg.TrustForwardedFor, "trust-forwarded-for", false, "take HTTP clients' addresses from X-Forwarded-For (only behind a reverse proxy that sets it)")
 	fs.StringVar(&origins, "cors-origins", "", `comma-separated browser origins allowed to call the HTTP API ("*": any)`)
 	fs.IntVar(&cfg.Edge.MaxConns, "max-conns", 0, "connection cap of the edge (0: derived from the file limit)")
 	fs.BoolVar(&cfg.Edge.ReusePort, "reuse-port", false, "set SO_REUSEPORT so several processes share the WebSocket port")

@@ -95,6 +95,10 @@ type Config struct {
 	Operators []string
 	// CORSOrigins are the browser origins allowed to call the HTTP API.
 	CORSOrigins []string
+	// TrustForwardedFor makes the gateway take a client's address from the
+	// X-Forwarded-For header its reverse proxy sets (for the login
+	// throttle); false uses the TCP peer.
+	TrustForwardedFor bool
 	// Edge tunes the edge; its Addr, Keyring, Producer, Ring, Inbox,
 	// Plane, Logger and Metrics are set by the node.
 	Edge edge.Config
@@ -177,9 +181,6 @@ func (c *Config) validate() error {
 		if c.has(RoleEdge) && len(c.Shards) == 0 {
 			return errors.New("an edge-only node needs --shards: the plane addresses of the shard nodes")
 		}
-		if c.has(RoleEdge) && (c.Keys == "" || len(c.StoreDSNs) == 0) {
-			return errors.New("an edge-only node needs --keys and --store-dsn: the keyring and store of the shards it serves")
-		}
 	}
 	return nil
 }
@@ -206,6 +207,11 @@ type Node struct {
 
 // New prepares a node: on error nothing is left running.
 func New(ctx context.Context, cfg Config) (n *Node, err error) {
+	if len(cfg.Roles) == 1 && cfg.Roles[0] == RoleEdge && (cfg.Keys == "" || len(cfg.StoreDSNs) == 0) {
+		// Checked before the defaults, which would make up a keyring and a
+		// store of the edge's own that no shard writes to.
+		return nil, errors.New("an edge-only node needs --keys and --store-dsn: the keyring and store of the shards it serves")
+	}
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err

@@ -173,7 +173,7 @@ func (n *Node) startServices(ctx context.Context, keys *auth.Keyring, ring *rout
 		sv.gateway, err = gateway.New(gateway.Config{
 			Addr:    cfg.GatewayAddr,
 			Account: accountpb.NewAccountClient(ac), Social: socialpb.NewSocialClient(sc), Message: messagepb.NewMessageClient(mc),
-			AllowedOrigins: cfg.CORSOrigins, Logger: n.log, Metrics: set,
+			AllowedOrigins: cfg.CORSOrigins, TrustForwardedFor: cfg.TrustForwardedFor, Logger: n.log, Metrics: set,
 		})
 		if err != nil {
 			return err

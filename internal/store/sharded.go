@@ -117,21 +117,28 @@ func (s *sharded) Close() error {
 }
 
 // AppendParts implements Store.AppendParts: one transaction per backend.
-func (s *sharded) AppendParts(ctx context.Context, parts []int32, msgs [][]Message) ([][]Message, error) {
+func (s *sharded) AppendParts(ctx context.Context, parts []int32, msgs [][]Message) ([][]Message, []error) {
+	out := make([][]Message, len(parts))
+	errs := make([]error, len(parts))
+	fail := func(err error) ([][]Message, []error) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return out, errs
+	}
 	if len(parts) != len(msgs) {
-		return nil, fmt.Errorf("store: AppendParts with %d partitions and %d batches", len(parts), len(msgs))
+		return fail(fmt.Errorf("store: AppendParts with %d partitions and %d batches", len(parts), len(msgs)))
 	}
 	for _, p := range parts {
 		if p < 0 {
-			return nil, fmt.Errorf("store: negative partition %d", p)
+			return fail(fmt.Errorf("store: negative partition %d", p))
 		}
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return nil, ErrClosed
+		return fail(ErrClosed)
 	}
-	out := make([][]Message, len(parts))
 	byBackend := make(map[*backend][]int) // backend → indexes into parts
 	for i, p := range parts {
 		b := s.backends[int(p)%len(s.backends)]
@@ -151,12 +158,15 @@ func (s *sharded) AppendParts(ctx context.Context, parts []int32, msgs [][]Messa
 		}
 		stored, err := b.append(ctx, flat)
 		if err != nil {
-			return nil, fmt.Errorf("store: append partitions %v: %w", parts, err)
+			for _, i := range idx {
+				errs[i] = fmt.Errorf("store: append partition %d: %w", parts[i], err)
+			}
+			continue
 		}
 		for _, m := range stored {
 			i := whose[m.Owner]
 			out[i] = append(out[i], m)
 		}
 	}
-	return out, nil
+	return out, errs
 }

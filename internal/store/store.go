@@ -49,11 +49,12 @@ type Store interface {
 
 	// AppendParts is Append for several partitions at once, msgs[i]
 	// belonging to parts[i], with one transaction per database behind them:
-	// a shard's group commit of a whole poll. It returns the stored
-	// messages of each partition. On any error nothing of the failed
-	// database's partitions is stored, and the caller learns which
-	// partition conflicted by appending them one at a time.
-	AppendParts(ctx context.Context, parts []int32, msgs [][]Message) ([][]Message, error)
+	// a shard's group commit of a whole poll. It returns, for each
+	// partition, the stored messages or the error of its database's
+	// transaction, in which case nothing of that database's partitions was
+	// stored; the caller learns which partition conflicted by appending
+	// them one at a time.
+	AppendParts(ctx context.Context, parts []int32, msgs [][]Message) ([][]Message, []error)
 
 	// Inbox returns up to limit messages of owner with Seq > after, in
 	// sequence order.

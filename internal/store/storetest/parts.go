@@ -20,9 +20,11 @@ func testAppendParts(t *testing.T, h Harness) {
 		{msg("carol", "c1")},
 		nil,
 	}
-	got, err := s.AppendParts(ctxT(t), parts, msgs)
-	if err != nil {
-		t.Fatal(err)
+	got, errs := s.AppendParts(ctxT(t), parts, msgs)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("partition %d: %v", parts[i], err)
+		}
 	}
 	want := [][]string{{"alice:1", "alice:2"}, {"bob:2"}, {"carol:1"}, nil}
 	for i := range parts {
@@ -35,7 +37,7 @@ func testAppendParts(t *testing.T, h Harness) {
 		}
 	}
 	checkMessages(t, "alice", all(t, s, 0, "alice"), got[0])
-	if _, err := s.AppendParts(ctxT(t), []int32{-1}, [][]store.Message{nil}); err == nil {
+	if _, errs := s.AppendParts(ctxT(t), []int32{-1}, [][]store.Message{nil}); errs[0] == nil {
 		t.Fatal("a negative partition was accepted")
 	}
 }
