@@ -202,8 +202,14 @@ func (n *Node) dialSocial(ctx context.Context, target, token string) error {
 	return nil
 }
 
-// groupChanged tells the group's shard that its membership changed.
+// groupChanged tells the group's shard that its membership changed. The
+// cache that this process's edge and shard share is dropped at once, so a
+// member just added can post at once; other processes learn it from the
+// record, or when their entry expires.
 func (n *Node) groupChanged(ctx context.Context, ring *router.Ring, group string, version int64) error {
+	if n.social != nil {
+		n.social.Invalidate(group, version)
+	}
 	owner := "g/" + group
 	r := wire.Record{Kind: wire.KindGroupChange, Group: group, Version: version}
 	kr := &kgo.Record{Topic: n.cfg.Topic, Partition: ring.Partition(owner), Key: []byte(owner), Value: wire.AppendRecord(nil, &r)}
