@@ -5,7 +5,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -54,6 +56,8 @@ type server struct {
 	cmd      *exec.Cmd
 	log      *syncBuffer
 	exited   chan struct{}
+
+	shardOnly bool // run `surge shard` instead of `surge up`
 }
 
 type syncBuffer struct {
@@ -84,22 +88,44 @@ func freePort(t *testing.T) string {
 }
 
 // startServer starts surge up on a fresh data dir and waits until ready.
+// freePort cannot hold a port until surge binds it, and surge's own
+// outgoing connections (to its embedded broker, say) may take one first:
+// a start that fails on a port in use is retried on fresh ports.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: t.TempDir(), ws: freePort(t), http: freePort(t), plane: freePort(t),
-		gateway: freePort(t), grpc: [3]string{freePort(t), freePort(t), freePort(t)}, args: extra}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
+	for attempt := 1; ; attempt++ {
+		s := &server{t: t, dataDir: t.TempDir(), ws: freePort(t), http: freePort(t), plane: freePort(t),
+			gateway: freePort(t), grpc: [3]string{freePort(t), freePort(t), freePort(t)}, args: extra}
+		err := s.launch()
+		if err == nil {
+			t.Cleanup(s.stop)
+			return s
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("start %d: a port was taken; retrying on others", attempt)
+	}
 }
 
 func (s *server) start() {
 	s.t.Helper()
+	if err := s.launch(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// launch starts the process and waits until it is ready, or returns why
+// not (the process is gone then).
+func (s *server) launch() error {
 	args := []string{"up", "--data-dir", s.dataDir, "--ws", s.ws, "--http", s.http,
 		"--kafka-port", "-1", "--plane", s.plane, "--log-level", "warn", "--gateway", s.gateway,
 		"--grpc-account", s.grpc[0], "--grpc-social", s.grpc[1], "--grpc-message", s.grpc[2]}
 	if s.edgeOnly {
 		args = []string{"edge", "--data-dir", s.dataDir, "--ws", s.ws, "--http", s.http, "--log-level", "warn"}
+	}
+	if s.shardOnly {
+		args = []string{"shard", "--data-dir", s.dataDir, "--http", s.http, "--plane", s.plane, "--log-level", "warn"}
 	}
 	args = append(args, s.args...)
 	argv := append(append(append([]string(nil), s.wrap...), surgeBin), args...)
@@ -107,23 +133,29 @@ func (s *server) start() {
 	s.log = &syncBuffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
+		return err
 	}
 	s.exited = make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
-	waitFor(s.t, 30*time.Second, "surge ready", func() bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
 		select {
 		case <-s.exited:
-			s.t.Fatalf("surge exited early:\n%s", s.log.String())
+			return fmt.Errorf("surge exited early:\n%s", s.log.String())
 		default:
 		}
-		resp, err := http.Get("http://" + s.http + "/readyz")
-		if err != nil {
-			return false
+		if resp, err := http.Get("http://" + s.http + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+		if time.Now().After(deadline) {
+			s.kill()
+			return fmt.Errorf("timed out after 30s waiting for surge ready:\n%s", s.log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // kill stops the process with SIGKILL.
@@ -219,4 +251,124 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// apiResult is one answer of the HTTP API.
+type apiResult struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// decode unmarshals the body into v.
+func (r apiResult) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// errCode is the "code" of an error body, or "".
+func (r apiResult) errCode() string {
+	var b struct {
+		Error struct{ Code, Message string }
+	}
+	_ = json.Unmarshal(r.Body, &b)
+	return b.Error.Code
+}
+
+// api calls the HTTP API at the gateway with token (if not empty) and
+// body (if not nil) as JSON.
+func (s *server) api(method, path, token string, body any) apiResult {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctxT(s.t), method, "http://"+s.gateway+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return apiResult{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// mustAPI calls the API and fails the test unless the status is want; it
+// decodes the body into out when out is not nil.
+func (s *server) mustAPI(want int, method, path, token string, body, out any) {
+	s.t.Helper()
+	r := s.api(method, path, token, body)
+	if r.Status != want {
+		s.t.Fatalf("%s %s: HTTP %d %s, want %d", method, path, r.Status, r.Body, want)
+	}
+	if out != nil {
+		r.decode(s.t, out)
+	}
+}
+
+// tokens is what login and refresh answer.
+type tokens struct {
+	Access  string `json:"access_token"`
+	Refresh string `json:"refresh_token"`
+}
+
+func password(user string) string { return "pw-" + user + "-0123456789" }
+
+// register creates the account user with password(user).
+func (s *server) register(user string) {
+	s.t.Helper()
+	s.mustAPI(201, "POST", "/v1/accounts", "", map[string]string{"username": user, "password": password(user)}, nil)
+}
+
+// login logs user in with password(user).
+func (s *server) login(user string) tokens {
+	s.t.Helper()
+	var tk tokens
+	s.mustAPI(200, "POST", "/v1/auth/login", "", map[string]string{"username": user, "password": password(user)}, &tk)
+	if tk.Access == "" || tk.Refresh == "" {
+		s.t.Fatalf("login %s: no tokens", user)
+	}
+	return tk
+}
+
+// users registers and logs in each of names and returns their access
+// tokens.
+func (s *server) users(names ...string) map[string]string {
+	s.t.Helper()
+	out := make(map[string]string, len(names))
+	for _, u := range names {
+		s.register(u)
+		out[u] = s.login(u).Access
+	}
+	return out
+}
+
+// dialToken connects with an explicit token and collects the inbox.
+func (s *server) dialToken(token string, opts client.Options) (*client.Client, *inbox) {
+	s.t.Helper()
+	in := &inbox{}
+	if opts.OnMessage == nil {
+		opts.OnMessage = in.add
+	}
+	c, err := client.Dial(ctxT(s.t), s.url(), token, opts)
+	if err != nil {
+		s.t.Fatalf("dial: %v", err)
+	}
+	s.t.Cleanup(func() { c.Close() })
+	return c, in
 }
