@@ -217,14 +217,14 @@ func (c *Client) SendGroup(ctx context.Context, group, id, body string) (string,
 // Subscribe subscribes the connection to topic; pushes arrive through
 // Options.OnTopic.
 func (c *Client) Subscribe(ctx context.Context, topic string) error {
-	id := "s" + strconv.FormatUint(c.nextReq.Add(1), 10)
+	id := c.reqID("s")
 	_, err := c.roundTrip(ctx, id, map[string]any{"type": "subscribe", "id": id, "topic": topic})
 	return err
 }
 
 // Unsubscribe ends a subscription.
 func (c *Client) Unsubscribe(ctx context.Context, topic string) error {
-	id := "s" + strconv.FormatUint(c.nextReq.Add(1), 10)
+	id := c.reqID("s")
 	_, err := c.roundTrip(ctx, id, map[string]any{"type": "unsubscribe", "id": id, "topic": topic})
 	return err
 }
@@ -232,7 +232,7 @@ func (c *Client) Unsubscribe(ctx context.Context, topic string) error {
 // Online asks which of users are online; the server answers for the
 // caller's friends only, leaving the others out.
 func (c *Client) Online(ctx context.Context, users ...string) (map[string]bool, error) {
-	id := "q" + strconv.FormatUint(c.nextReq.Add(1), 10)
+	id := c.reqID("q")
 	f, err := c.roundTrip(ctx, id, map[string]any{"type": "presence", "id": id, "users": users})
 	if err != nil {
 		return nil, err
@@ -271,7 +271,7 @@ func (c *Client) SendAsync(to, id, body string, done func(msgID string, err erro
 
 // Ping sends an application ping and returns the round-trip time.
 func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
-	id := "p" + strconv.FormatUint(c.nextReq.Add(1), 10)
+	id := c.reqID("p")
 	start := time.Now()
 	if _, err := c.roundTrip(ctx, id, map[string]any{"type": "ping", "id": id}); err != nil {
 		return 0, err
@@ -355,4 +355,11 @@ func (c *Client) closeErr() error {
 		return c.err
 	}
 	return ErrClosed
+}
+
+// reqID returns an id for the client's own requests (sync, ping,
+// subscribe, presence). "~" is not allowed in a send's id, so these never
+// clash with the application's message ids.
+func (c *Client) reqID(kind string) string {
+	return "~" + kind + strconv.FormatUint(c.nextReq.Add(1), 10)
 }

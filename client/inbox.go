@@ -118,7 +118,7 @@ func (c *Client) deliver(m Msg) {
 	}
 }
 
-func (c *Client) syncID() string { return "sync" }
+func (c *Client) syncID() string { return "~sync" }
 
 // startSync asks for everything after "after", unless a sync is running.
 func (c *Client) startSync(after uint64) {
