@@ -62,7 +62,10 @@ func chat(args []string) error {
 	out("connected as %s", c.User())
 
 	n := 0
-	id := func() string { n++; return "chat-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(n) }
+	id := func() string {
+		n++
+		return "chat-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(n)
+	}
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
