@@ -20,7 +20,7 @@ func (s *Service) Register(ctx context.Context, req *accountpb.RegisterRequest) 
 	if msg != "" {
 		return nil, invalidArgument(msg)
 	}
-	if slices.Contains(ReservedUsernames, id) {
+	if slices.Contains(ReservedUsernames, id) && !s.operators[id] {
 		return nil, invalidArgument(fmt.Sprintf("username %q is reserved", id))
 	}
 	if msg := checkPassword(req.GetPassword()); msg != "" {

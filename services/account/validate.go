@@ -29,8 +29,9 @@ const (
 	RoleOperator = "operator" // may change roles; bootstrapped by Config.Operators
 )
 
-// ReservedUsernames cannot be registered: "system" is the sender of
-// server-side publishes, and the rest would pass for Surge's own staff.
+// ReservedUsernames cannot be registered, unless Config.Operators names
+// them: "system" is the sender of server-side publishes, and the rest
+// would pass for Surge's own staff.
 var ReservedUsernames = []string{"system", "surge", "admin", "administrator", "root", "operator", "support", "security"}
 
 // knownRoles are the roles SetRoles accepts.
