@@ -29,11 +29,13 @@ func newDialer(cfg *Config) (*dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ring, err := auth.LoadOrCreateKeyring(cfg.Keys)
-	if err != nil {
-		return nil, fmt.Errorf("keyring: %w", err)
+	d := &dialer{cfg: cfg, addr: addr, path: path, target: ip}
+	if cfg.usesKeys() {
+		if d.ring, err = auth.LoadOrCreateKeyring(cfg.Keys); err != nil {
+			return nil, fmt.Errorf("keyring: %w", err)
+		}
 	}
-	return &dialer{cfg: cfg, addr: addr, path: path, target: ip, ring: ring}, nil
+	return d, nil
 }
 
 // dial connects user as connection number i (which picks the source
@@ -43,6 +45,12 @@ func (d *dialer) dial(ctx context.Context, user string, i int) (*wsconn.Conn, er
 	if err != nil {
 		return nil, fmt.Errorf("issue token: %w", err)
 	}
+	return d.dialToken(ctx, tok, i)
+}
+
+// dialToken connects with token (from the API's login) as connection
+// number i.
+func (d *dialer) dialToken(ctx context.Context, tok string, i int) (*wsconn.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout)
 	defer cancel()
 	return wsconn.Dial(ctx, d.addr, d.path, tok, d.cfg.srcIP(i, d.target))

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -23,36 +22,96 @@ import (
 const lateAfter = time.Millisecond
 
 // direct sends from "s-<i>" to "r-<i>" on an open-loop schedule: send k of
-// the worker is due at start + k/rate, whatever happened to send k-1, and
-// every latency is measured from that due time. Bodies carry the pair,
-// the sender's sequence number and the due time: "i:seq:unixnanos".
+// the worker is due at start + k/rate (or as the ramp says), whatever
+// happened to send k-1, and every latency is measured from that due time.
+// Bodies carry the pair, the sender's sequence number and the due time:
+// "i:seq:unixnanos". In closed loop each sender keeps InFlight sends
+// outstanding instead, and latencies run from the actual send.
 type direct struct {
 	cfg   *Config
 	d     *dialer
 	pairs []*pair
-	rate  float64 // this worker's share
+	share float64 // this worker's part of the rate
 	wg    sync.WaitGroup
+	ser   *series
+	cred  credits // closed loop only
 
 	ack, delivery *hist.Recorder
-	from, to      atomic.Int64 // the measured window, unix nanos
-	sentWin       atomic.Int64
-	ackedWin      atomic.Int64
-	deliveredWin  atomic.Int64
-	late          atomic.Int64
-	writeErrs     atomic.Int64
+	window
 	open, dropped atomic.Int64
-	final         atomic.Bool // Run returned: verification counts are final
-	emu           sync.Mutex
-	errs          map[string]int64
+	bytes         atomic.Int64
+	foreign       atomic.Int64 // deliveries of earlier runs' messages
+	final         atomic.Bool  // Run returned: verification counts are final
+	errs          errorCounts
 	closeOnce     sync.Once
 }
 
 type pair struct {
-	i        int
+	i, li    int    // global and worker-local index
 	to       string // receiver's user id
 	s        verify.Stream
 	snd, rcv *wsconn.Conn
-	buf      []byte // the generator's
+	mu       sync.Mutex // buf, in closed loop
+	buf      []byte
+}
+
+// window is the measured window and its counters, shared by the sending
+// scenarios.
+type window struct {
+	from, to     atomic.Int64 // unix nanos
+	sentWin      atomic.Int64
+	ackedWin     atomic.Int64
+	deliveredWin atomic.Int64
+	late         atomic.Int64
+	writeErrs    atomic.Int64
+}
+
+func (w *window) set(start time.Time, warm, dur time.Duration) {
+	w.from.Store(start.Add(warm).UnixNano())
+	w.to.Store(start.Add(warm + dur).UnixNano())
+}
+
+func (w *window) in(t int64) bool { return t >= w.from.Load() && t < w.to.Load() }
+
+// sent counts a send meant for t that started lag late.
+func (w *window) sent(t int64, lag time.Duration) {
+	if w.in(t) {
+		w.sentWin.Add(1)
+		if lag > lateAfter {
+			w.late.Add(1)
+		}
+	}
+}
+
+func (w *window) counts(r *Result) {
+	r.Counts["sent_window"] = w.sentWin.Load()
+	r.Counts["acked_window"] = w.ackedWin.Load()
+	r.Counts["delivered_window"] = w.deliveredWin.Load()
+	r.Counts["late"] = w.late.Load()
+	r.Counts["write_errors"] = w.writeErrs.Load()
+}
+
+// errorCounts counts error frames by code.
+type errorCounts struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (e *errorCounts) add(code string) {
+	e.mu.Lock()
+	if e.m == nil {
+		e.m = map[string]int64{}
+	}
+	e.m[code]++
+	e.mu.Unlock()
+}
+
+func (e *errorCounts) copyTo(dst map[string]int64) {
+	e.mu.Lock()
+	for k, v := range e.m {
+		dst[k] += v
+	}
+	e.mu.Unlock()
 }
 
 func newDirect(cfg *Config, sh share) (Scenario, error) {
@@ -60,11 +119,15 @@ func newDirect(cfg *Config, sh share) (Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &direct{cfg: cfg, d: d, ack: hist.NewRecorder(), delivery: hist.NewRecorder(), errs: map[string]int64{}}
-	for _, i := range sh.indices(cfg.Direct.Pairs) {
-		s.pairs = append(s.pairs, &pair{i: i, to: cfg.UserPrefix + "r-" + strconv.Itoa(i)})
+	s := &direct{cfg: cfg, d: d, ack: hist.NewRecorder(), delivery: hist.NewRecorder(),
+		ser: newSeries(cfg.seriesSeconds(), "sent", "acked", "delivered")}
+	for li, i := range sh.indices(cfg.Direct.Pairs) {
+		s.pairs = append(s.pairs, &pair{i: i, li: li, to: cfg.UserPrefix + "r-" + strconv.Itoa(i)})
 	}
-	s.rate = cfg.Direct.Rate * float64(len(s.pairs)) / float64(cfg.Direct.Pairs)
+	s.share = float64(len(s.pairs)) / float64(cfg.Direct.Pairs)
+	if cfg.ClosedLoop {
+		s.cred = newCredits(len(s.pairs), cfg.InFlight)
+	}
 	return s, nil
 }
 
@@ -73,8 +136,7 @@ func (s *direct) Prepare(ctx context.Context) error {
 	n := len(s.pairs)
 	var mu sync.Mutex
 	failed := map[string]int{}
-	rate := s.cfg.ConnectRate * float64(2*n) / float64(2*s.cfg.Direct.Pairs)
-	err := dialPaced(ctx, 2*n, rate, func(ctx context.Context, k int, _ time.Time) func() {
+	err := dialPaced(ctx, 2*n, s.cfg.ConnectRate*s.share, func(ctx context.Context, k int, _ time.Time) func() {
 		p, sender := s.pairs[k%n], k >= n
 		user, idx := "r-"+strconv.Itoa(p.i), 2*p.i
 		if sender {
@@ -120,140 +182,108 @@ func sumInts(m map[string]int) (n int) {
 	return n
 }
 
-// frame is the part of a server frame direct reads.
-type frame struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
-	Seq  uint64 `json:"seq"`
-	Code string `json:"code"`
-	Body string `json:"body"`
-}
-
 func (s *direct) onSenderFrame(p *pair, b []byte) {
 	var f frame
-	if json.Unmarshal(b, &f) != nil {
+	if !decodeFrame(b, &f) {
 		return
 	}
 	switch f.Type {
 	case "ack":
-		seq, ok := s.seqOf(f.ID)
+		seq, ok := seqOf(s.cfg.RunID, f.ID)
 		if ok && p.s.Acked(seq) {
-			if t := p.s.Intended(seq); s.inWindow(t) {
-				s.ack.Record(time.Duration(time.Now().UnixNano() - t))
+			now := time.Now().UnixNano()
+			s.ser.add(evAcked, now)
+			s.cred.release(p.li)
+			if t := p.s.Intended(seq); s.in(t) {
+				s.ack.Record(time.Duration(now - t))
 				s.ackedWin.Add(1)
 			}
 		}
 	case "error":
-		if seq, ok := s.seqOf(f.ID); ok {
-			p.s.Failed(seq)
+		if seq, ok := seqOf(s.cfg.RunID, f.ID); ok && p.s.Failed(seq) {
+			s.cred.answered(p.li, f.Code)
 		}
-		s.emu.Lock()
-		s.errs[f.Code]++
-		s.emu.Unlock()
+		s.errs.add(f.Code)
 	}
 }
 
 func (s *direct) onDelivery(p *pair, b []byte) {
 	now := time.Now().UnixNano()
 	var f frame
-	if json.Unmarshal(b, &f) != nil || f.Type != "msg" {
+	if !decodeFrame(b, &f) || f.Type != "msg" {
 		return
 	}
-	parts := strings.SplitN(f.Body, ":", 4)
-	var i int
-	var seq uint64
-	var t int64
-	var err error
-	if len(parts) >= 3 {
-		i, err = strconv.Atoi(parts[0])
-		if err == nil {
-			seq, err = strconv.ParseUint(parts[1], 10, 64)
-		}
-		if err == nil {
-			t, err = strconv.ParseInt(parts[2], 10, 64)
-		}
+	s.bytes.Add(int64(len(b)))
+	if _, ok := seqOf(s.cfg.RunID, f.ID); !ok {
+		// The receivers' names are the same every run: an earlier run's
+		// messages may still arrive. Not this run's business.
+		p.s.Other(f.Seq)
+		s.foreign.Add(1)
+		return
 	}
-	if len(parts) < 3 || err != nil || i != p.i {
+	ids, seq, t, ok := parseBody(f.Body, 1)
+	if !ok || ids[0] != p.i {
 		p.s.Delivered(0, f.Seq) // not one of this pair's messages
 		return
 	}
-	if p.s.Delivered(seq, f.Seq) && s.inWindow(t) {
-		s.delivery.Record(time.Duration(now - t))
-		s.deliveredWin.Add(1)
+	if p.s.Delivered(seq, f.Seq) {
+		s.ser.add(evDelivered, now)
+		if s.in(t) {
+			s.delivery.Record(time.Duration(now - t))
+			s.deliveredWin.Add(1)
+		}
 	}
 }
 
-// seqOf parses a client message id "<run id>-<seq>" of this run.
-func (s *direct) seqOf(id string) (uint64, bool) {
-	rest, ok := strings.CutPrefix(id, s.cfg.RunID+"-")
-	if !ok {
-		return 0, false
+// send writes the next message of p, meant for intended.
+func (s *direct) send(p *pair, intended time.Time, lag time.Duration) {
+	t := intended.UnixNano()
+	p.mu.Lock()
+	seq := p.s.Sent(t)
+	p.buf = appendSend(p.buf[:0], s.cfg.RunID, seq, "to", p.to, []int{p.i}, t, s.cfg.BodySize)
+	err := p.snd.WriteText(p.buf)
+	p.mu.Unlock()
+	if err != nil {
+		s.writeErrs.Add(1)
 	}
-	seq, err := strconv.ParseUint(rest, 10, 64)
-	return seq, err == nil
+	s.ser.add(evSent, time.Now().UnixNano())
+	s.sent(t, lag)
 }
-
-func (s *direct) inWindow(t int64) bool { return t >= s.from.Load() && t < s.to.Load() }
 
 // Run sends on schedule from start through the warm-up and the window,
 // then drains: it waits until every send is answered and every acked
 // message delivered, or the drain time is up.
-func (s *direct) Run(ctx context.Context, start time.Time) error {
+func (s *direct) Run(ctx context.Context, start time.Time, stop <-chan struct{}) error {
 	defer s.final.Store(true)
-	warm, dur := s.cfg.Direct.Warmup, s.cfg.Duration
-	s.from.Store(start.Add(warm).UnixNano())
-	s.to.Store(start.Add(warm + dur).UnixNano())
-	n := int((warm + dur).Seconds() * s.rate)
-	interval := float64(time.Second) / s.rate
-	pad := strings.Repeat("x", max(s.cfg.Direct.BodySize, 0))
-	for k := range n {
-		intended := start.Add(time.Duration(float64(k) * interval))
-		if err := sleepUntil(ctx, intended); err != nil {
-			return err
-		}
-		p := s.pairs[k%len(s.pairs)]
-		t := intended.UnixNano()
-		seq := p.s.Sent(t)
-		b := append(p.buf[:0], `{"type":"send","id":"`...)
-		b = append(b, s.cfg.RunID...)
-		b = append(b, '-')
-		b = strconv.AppendUint(b, seq, 10)
-		b = append(b, `","to":"`...)
-		b = append(b, p.to...)
-		b = append(b, `","body":"`...)
-		body := len(b)
-		b = strconv.AppendInt(b, int64(p.i), 10)
-		b = append(b, ':')
-		b = strconv.AppendUint(b, seq, 10)
-		b = append(b, ':')
-		b = strconv.AppendInt(b, t, 10)
-		if short := len(pad) - (len(b) - body); short > 0 {
-			b = append(b, ':')
-			b = append(b, pad[:short-1]...)
-		}
-		b = append(b, `"}`...)
-		p.buf = b
-		lag := time.Since(intended)
-		if err := p.snd.WriteText(b); err != nil {
-			s.writeErrs.Add(1)
-		}
-		if s.inWindow(t) {
-			s.sentWin.Add(1)
-			if lag > lateAfter {
-				s.late.Add(1)
-			}
-		}
+	s.ser.begin(start)
+	warm, dur := s.cfg.Warmup, s.cfg.Duration
+	s.set(start, warm, dur)
+	var err error
+	if s.cfg.ClosedLoop {
+		err = closedLoop(ctx, start.Add(warm+dur), stop, s.cred, func(i int, now time.Time) { s.send(s.pairs[i], now, 0) })
+	} else {
+		sch := newSchedule(s.cfg.rampPoints(s.cfg.Rate), warm+dur, s.share)
+		err = openLoop(ctx, start, sch, stop, func(k int, intended time.Time, lag time.Duration) {
+			s.send(s.pairs[k%len(s.pairs)], intended, lag)
+		})
 	}
-	deadline := time.Now().Add(s.cfg.Direct.Drain)
-	for time.Now().Before(deadline) {
+	if err != nil {
+		return err
+	}
+	return drain(ctx, s.cfg.Drain, func() int {
 		pending := 0
 		for _, p := range s.pairs {
 			a, d := p.s.Pending()
 			pending += a + d
 		}
-		if pending == 0 {
-			break
-		}
+		return pending
+	})
+}
+
+// drain waits until pending reports nothing outstanding, or for d.
+func drain(ctx context.Context, d time.Duration, pending func() int) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && pending() > 0 {
 		if err := sleepUntil(ctx, time.Now().Add(20*time.Millisecond)); err != nil {
 			return err
 		}
@@ -278,41 +308,53 @@ func (s *direct) Snapshot() *Result {
 	r := newResult()
 	var v verify.Counts
 	final := s.final.Load()
+	cutoff := time.Now().Add(-s.cfg.Drain).UnixNano()
 	for _, p := range s.pairs {
 		if final {
 			v.Merge(p.s.Counts())
 		} else {
-			v.Merge(p.s.Live())
+			v.Merge(p.s.LiveAt(cutoff))
 		}
 	}
 	r.Verify = &v
 	r.Counts["open"] = s.open.Load()
 	r.Counts["dropped"] = s.dropped.Load()
-	r.Counts["sent_window"] = s.sentWin.Load()
-	r.Counts["acked_window"] = s.ackedWin.Load()
-	r.Counts["delivered_window"] = s.deliveredWin.Load()
-	r.Counts["late"] = s.late.Load()
-	r.Counts["write_errors"] = s.writeErrs.Load()
-	s.emu.Lock()
-	for k, v := range s.errs {
-		r.Errors[k] = v
-	}
-	s.emu.Unlock()
+	r.Counts["delivered_bytes"] = s.bytes.Load()
+	r.Counts["foreign"] = s.foreign.Load()
+	s.counts(r)
+	s.errs.copyTo(r.Errors)
 	r.Hists["ack"] = s.ack.Snapshot()
 	r.Hists["delivery"] = s.delivery.Snapshot()
+	r.Series = s.ser.snapshot()
 	return r
 }
 
-func summarizeDirect(cfg *Config, m *merged, rep *report.Report) {
-	rep.Params["pairs"] = cfg.Direct.Pairs
-	rep.Params["rate"] = cfg.Direct.Rate
+// summarizeSend fills what every sending scenario reports: parameters of
+// the schedule, window counts, rates, late sends, warnings.
+func summarizeSend(cfg *Config, m *merged, rep *report.Report) {
 	rep.Params["duration"] = cfg.Duration.String()
-	rep.Params["warmup"] = cfg.Direct.Warmup.String()
-	rep.Params["drain"] = cfg.Direct.Drain.String()
-	rep.Params["body_size"] = cfg.Direct.BodySize
+	rep.Params["warmup"] = cfg.Warmup.String()
+	rep.Params["drain"] = cfg.Drain.String()
+	rep.Params["body_size"] = cfg.BodySize
 	rep.Params["run_id"] = cfg.RunID
+	switch {
+	case cfg.ClosedLoop:
+		rep.Params["arrival"] = fmt.Sprintf("closed loop, %d in flight per sender", cfg.InFlight)
+	case len(cfg.Ramp) > 0:
+		pts := make([]string, len(cfg.Ramp))
+		for i, p := range cfg.Ramp {
+			pts[i] = fmt.Sprintf("%v:%g/s", p.At, p.Rate)
+		}
+		rep.Params["arrival"] = "open loop, ramp " + strings.Join(pts, ",")
+	default:
+		rep.Params["arrival"] = "open loop, constant"
+		rep.Params["rate"] = cfg.Rate
+	}
 	for _, k := range []string{"sent_window", "acked_window", "delivered_window", "late", "write_errors", "dropped"} {
 		rep.Counts[k] = m.Counts[k]
+	}
+	if cfg.Scenario == "direct" || cfg.Scenario == "group" || cfg.Scenario == "topic" {
+		rep.Counts["delivered_bytes"] = m.Counts["delivered_bytes"]
 	}
 	win := cfg.Duration
 	rep.Rates["sent"] = perSec(m.Counts["sent_window"], win)
@@ -324,9 +366,6 @@ func summarizeDirect(cfg *Config, m *merged, rep *report.Report) {
 		late = float64(m.Counts["late"]) / float64(n) * 100
 	}
 	rep.Percents["late_pct"] = math.Round(late*100) / 100
-	for _, name := range []string{"ack", "delivery"} {
-		rep.Latency[name] = hist.Summarize(m.hist(name))
-	}
 	if late > 1 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%.2f%% of sends started more than %v after their intended time: the generator could not keep the schedule (its delay is included in the latencies)", late, lateAfter))
 	}
@@ -336,7 +375,7 @@ func summarizeDirect(cfg *Config, m *merged, rep *report.Report) {
 			codes = append(codes, fmt.Sprintf("%s=%d", k, v))
 		}
 		sort.Strings(codes)
-		rep.Warnings = append(rep.Warnings, "the server answered sends with errors: "+strings.Join(codes, " "))
+		rep.Warnings = append(rep.Warnings, "the server answered with errors: "+strings.Join(codes, " "))
 	}
 	if m.Verify != nil && m.Verify.Unanswered > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d sends got neither ack nor error within the drain", m.Verify.Unanswered))
@@ -346,19 +385,29 @@ func summarizeDirect(cfg *Config, m *merged, rep *report.Report) {
 	}
 }
 
-func progressDirect(m, prev *merged, dt time.Duration) string {
-	var v, pv verify.Counts
-	if m.Verify != nil {
-		v = *m.Verify
+func summarizeDirect(cfg *Config, m *merged, rep *report.Report) {
+	rep.Params["pairs"] = cfg.Direct.Pairs
+	summarizeSend(cfg, m, rep)
+	rep.Counts["foreign"] = m.Counts["foreign"]
+	if n := m.Counts["foreign"]; n > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d deliveries of an earlier run's messages arrived (a backlog the server was still working off): ignored", n))
 	}
-	if prev.Verify != nil {
-		pv = *prev.Verify
+	for _, name := range []string{"ack", "delivery"} {
+		rep.Latency[name] = hist.Summarize(m.hist(name))
 	}
+}
+
+// progressSend is the live line of the sending scenarios.
+func progressSend(m, prev *merged, dt time.Duration) string {
+	rate := func(k string) float64 { return perSec(sumSeries(m.Series[k])-sumSeries(prev.Series[k]), dt) }
 	var errs int64
 	for _, n := range m.Errors {
 		errs += n
 	}
-	return fmt.Sprintf("conns %d  sent %.0f/s  acked %.0f/s  delivered %.0f/s  errors %d  p99(ack) %s  p99(delivery) %s",
-		m.Counts["open"], perSec(v.Sent-pv.Sent, dt), perSec(v.Acked-pv.Acked, dt), perSec(v.Delivered-pv.Delivered, dt),
-		errs, p99(m.hist("ack")), p99(m.hist("delivery")))
+	lost := int64(0)
+	if m.Verify != nil {
+		lost = m.Verify.Lost
+	}
+	return fmt.Sprintf("conns %d  sent %.0f/s  acked %.0f/s  delivered %.0f/s  errors %d  lost-so-far %d  p99(delivery) %s",
+		m.Counts["open"], rate("sent"), rate("acked"), rate("delivered"), errs, lost, p99(m.hist("delivery")))
 }

@@ -37,6 +37,7 @@ type idle struct {
 	held          atomic.Int64
 	pings         atomic.Int64
 	connectNanos  atomic.Int64
+	ser           *series // connections per second, from the first dial
 	closeOnce     sync.Once
 	stopHB        chan struct{}
 }
@@ -56,6 +57,7 @@ func newIdle(cfg *Config, sh share) (Scenario, error) {
 		cfg: cfg, d: d, idx: sh.indices(cfg.Idle.Conns), hb: cfg.Idle.Heartbeat,
 		live: map[*idleConn]struct{}{}, connect: hist.NewRecorder(), pong: hist.NewRecorder(),
 		failed: map[string]int64{}, dropped: map[string]int64{}, stopHB: make(chan struct{}),
+		ser: newSeries(cfg.seriesSeconds(), "connected", "failed", "dropped"),
 	}, nil
 }
 
@@ -65,14 +67,17 @@ func (s *idle) Prepare(ctx context.Context) error {
 	}
 	rate := s.cfg.ConnectRate * float64(len(s.idx)) / float64(s.cfg.Idle.Conns)
 	begin := time.Now()
+	s.ser.begin(begin)
 	err := dialPaced(ctx, len(s.idx), rate, func(ctx context.Context, k int, intended time.Time) func() {
 		i := s.idx[k]
 		c, err := s.d.dial(ctx, "idle-"+strconv.Itoa(i), i)
 		if err != nil {
 			s.count(s.failed, wsconn.Reason(err))
+			s.ser.add(1, time.Now().UnixNano())
 			return nil
 		}
 		s.connect.Record(time.Since(intended))
+		s.ser.add(0, time.Now().UnixNano())
 		s.established.Add(1)
 		s.open.Add(1)
 		ic := &idleConn{c: c, next: time.Now().Add(time.Duration(rand.Int64N(int64(max(s.hb, 1)))))}
@@ -104,6 +109,7 @@ func (s *idle) read(ic *idleConn) {
 			reason = "close_" + strconv.Itoa(ce.Code)
 		}
 		s.count(s.dropped, reason)
+		s.ser.add(2, time.Now().UnixNano())
 	}
 }
 
@@ -143,8 +149,16 @@ func (s *idle) heartbeat() {
 	}
 }
 
-func (s *idle) Run(ctx context.Context, start time.Time) error {
-	err := sleepUntil(ctx, start.Add(s.cfg.Duration))
+func (s *idle) Run(ctx context.Context, start time.Time, stop <-chan struct{}) error {
+	t := time.NewTimer(time.Until(start.Add(s.cfg.Duration)))
+	defer t.Stop()
+	var err error
+	select {
+	case <-t.C:
+	case <-stop:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	s.held.Store(s.open.Load())
 	return err
 }
@@ -194,6 +208,7 @@ func (s *idle) Snapshot() *Result {
 	s.mmu.Unlock()
 	r.Hists["connect"] = s.connect.Snapshot()
 	r.Hists["heartbeat"] = s.pong.Snapshot()
+	r.Series = s.ser.snapshot()
 	return r
 }
 
@@ -214,7 +229,13 @@ func summarizeIdle(cfg *Config, m *merged, rep *report.Report) {
 			rep.Counts[k] = v
 		}
 	}
-	rep.Rates["rate"] = perSec(m.Counts["established"], time.Duration(m.Gauges["connect_ms"])*time.Millisecond)
+	connecting := time.Duration(m.Gauges["connect_ms"]) * time.Millisecond
+	rep.Rates["rate"] = perSec(m.Counts["established"], connecting)
+	if t := rep.Throughput; t != nil {
+		// The series runs from the first dial: the hold follows the dials.
+		t.WindowFrom = connecting.Seconds()
+		t.WindowTo = t.WindowFrom + cfg.Duration.Seconds()
+	}
 	for _, name := range []string{"connect", "heartbeat"} {
 		rep.Latency[name] = hist.Summarize(m.hist(name))
 	}

@@ -73,18 +73,26 @@ func freeAddr(t *testing.T) string {
 
 // server is a running `surge up`.
 type server struct {
-	ws, http, keys string
+	ws, http, gateway, keys string
 }
+
+// testOperator is the operator every test server knows.
+const testOperator = "lg-test-op"
 
 func startSurge(t *testing.T) *server {
 	t.Helper()
 	surge, _ := binaries(t)
 	dir := t.TempDir()
-	s := &server{ws: freeAddr(t), http: freeAddr(t), keys: filepath.Join(dir, "keys.json")}
-	var log bytes.Buffer
+	s := &server{ws: freeAddr(t), http: freeAddr(t), gateway: freeAddr(t), keys: filepath.Join(dir, "keys.json")}
+	var log syncBuffer
+	// Every listener on a free port, so that parallel test packages that
+	// start servers too never collide.
 	cmd := exec.Command(surge, "up", "--data-dir", dir, "--ws", s.ws, "--http", s.http,
-		"--kafka-port", "-1", "--plane", freeAddr(t), "--send-rate", "1000", "--log-level", "warn")
+		"--kafka-port", "-1", "--plane", freeAddr(t), "--gateway", s.gateway,
+		"--grpc-account", freeAddr(t), "--grpc-social", freeAddr(t), "--grpc-message", freeAddr(t),
+		"--operators", testOperator, "--send-rate", "1000", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,9 +132,27 @@ func startSurge(t *testing.T) *server {
 
 func (s *server) config(scenario string) Config {
 	return Config{
-		Scenario: scenario, Target: "ws://" + s.ws + "/ws", Keys: s.keys,
-		Stderr: testWriter{}, Deadline: time.Minute,
+		Scenario: scenario, Target: "ws://" + s.ws + "/ws", Keys: s.keys, API: "http://" + s.gateway,
+		OperatorUser: testOperator, Stderr: testWriter{}, Deadline: time.Minute,
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's two writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 type testWriter struct{}
@@ -139,7 +165,8 @@ func (testWriter) Write(p []byte) (int, error) { return len(p), nil }
 func TestDirectAgainstSurge(t *testing.T) {
 	s := startSurge(t)
 	cfg := s.config("direct")
-	cfg.Direct = DirectConfig{Pairs: 10, Rate: 200, Warmup: 500 * time.Millisecond, Drain: 10 * time.Second}
+	cfg.Direct = DirectConfig{Pairs: 10}
+	cfg.Rate, cfg.Warmup, cfg.Drain = 200, 500*time.Millisecond, 10*time.Second
 	cfg.Duration = 2 * time.Second
 	cfg.SLOs = []string{"p99(delivery)<60s", "rate>=100/s", "p50(ack)<1us"}
 	rep, err := Run(context.Background(), cfg)
@@ -262,6 +289,14 @@ func TestRefusals(t *testing.T) {
 	f(func(c *Config) { c.SLOs = []string{"p99(nothing)<1ms"} }, "unknown metric")
 	f(func(c *Config) { c.SLOs = []string{"p99(connect)<10"} }, "is a duration")
 	f(func(c *Config) { c.SLOs = []string{"lost=0"} }, "operator")
+	f(func(c *Config) { c.ClosedLoop = true }, "no closed-loop mode")
+	f(func(c *Config) { c.Scenario, c.Ramp = "direct", []RatePoint{{time.Second, 5}} }, "ramp")
+	f(func(c *Config) { c.Scenario, c.API = "group", "http://10.0.0.1:8080" }, "not a loopback address")
+	f(func(c *Config) { c.Scenario, c.UserPrefix = "group", "Bad Prefix" }, "--user-prefix")
+	f(func(c *Config) { c.Scenario, c.Group.Creator = "group", "nobody" }, "--group-creator")
+	f(func(c *Config) { c.Scenario, c.Reconnect.StormAt = "reconnect", time.Hour }, "--storm-at")
+	f(func(c *Config) { c.Scenario, c.Workers = "baseline", 2 }, "drop --workers")
+	f(func(c *Config) { c.SLOFile = filepath.Join(t.TempDir(), "none.txt") }, "slo file")
 	limit, err := raiseFileLimit()
 	if err != nil {
 		t.Fatal(err)

@@ -140,10 +140,18 @@ func preflight(cfg *Config) (*plan, error) {
 	} else if n > ports*9/10 {
 		return nil, usageErr("%d connections from ::1 exceed 90%% of the %d ephemeral ports: target 127.0.0.1 instead", n, ports)
 	}
-	if cfg.Scenario == "direct" {
-		if per := cfg.Direct.Rate / float64(cfg.Direct.Pairs); per > 100 {
+	senders := map[string]int{"direct": cfg.Direct.Pairs, "group": cfg.Group.Groups * cfg.Group.Size, "reconnect": cfg.Reconnect.Senders}
+	if n, ok := senders[cfg.Scenario]; ok && !cfg.ClosedLoop {
+		peak := cfg.Rate
+		for _, p := range cfg.Ramp {
+			peak = max(peak, p.Rate)
+		}
+		if per := peak / float64(n); per > 100 {
 			fmt.Fprintf(w, "preflight: note: %.0f sends/s per sender connection; surge up allows 100/s unless started with --send-rate %.0f or more\n", per, per)
 		}
+	}
+	if cfg.usesAPI() {
+		fmt.Fprintf(w, "preflight: HTTP API %s; %d users to sign in (register if new, then log in)\n", cfg.API, cfg.users())
 	}
 	return p, nil
 }

@@ -24,10 +24,12 @@ import (
 //
 // The coordinator starts every worker's Run at the same instant and takes
 // its measurements of the server between done and finish, while the
-// connections are still held. A worker whose stdin closes stops at once.
+// connections are still held. It may send abort at any time after start
+// (an objective was breached): the worker stops sending, drains and goes
+// on to done as usual. A worker whose stdin closes stops at once.
 
 type command struct {
-	Cmd string `json:"cmd"`          // "start" or "finish"
+	Cmd string `json:"cmd"`          // "start", "abort" or "finish"
 	At  int64  `json:"at,omitempty"` // start: unix nanoseconds
 }
 
@@ -75,9 +77,41 @@ func work(ctx context.Context, cfg *Config, sh share, cmds <-chan command, emit 
 	}()
 	defer func() { close(stop); wg.Wait() }()
 
+	// Abort may come at any time: it closes stop; the rest are taken in
+	// turn by next.
+	stopRun := make(chan struct{})
+	inbox := make(chan command, 4)
+	go func() {
+		defer close(inbox)
+		aborted := false
+		for {
+			var c command
+			var ok bool
+			select {
+			case c, ok = <-cmds:
+			case <-ctx.Done():
+				return
+			}
+			if !ok {
+				return
+			}
+			if c.Cmd == "abort" {
+				if !aborted {
+					aborted = true
+					close(stopRun)
+				}
+				continue
+			}
+			select {
+			case inbox <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	next := func(want string) (command, error) {
 		select {
-		case c, ok := <-cmds:
+		case c, ok := <-inbox:
 			if !ok {
 				return c, errors.New("coordinator went away")
 			}
@@ -90,15 +124,15 @@ func work(ctx context.Context, cfg *Config, sh share, cmds <-chan command, emit 
 		}
 	}
 	if err := sc.Prepare(ctx); err != nil {
-		return fail(fmt.Errorf("worker %d: prepare: %w", sh.id, err))
+		return fail(fmt.Errorf("prepare: %w", err))
 	}
 	emit(event{Type: "ready", Worker: sh.id, Result: snapshot()})
 	c, err := next("start")
 	if err != nil {
 		return fail(err)
 	}
-	if err := sc.Run(ctx, time.Unix(0, c.At)); err != nil {
-		return fail(fmt.Errorf("worker %d: run: %w", sh.id, err))
+	if err := sc.Run(ctx, time.Unix(0, c.At), stopRun); err != nil {
+		return fail(fmt.Errorf("run: %w", err))
 	}
 	emit(event{Type: "done", Worker: sh.id, Result: snapshot()})
 	if _, err := next("finish"); err != nil {

@@ -154,3 +154,56 @@ func Micros(us int64) string {
 		return fmt.Sprintf("%.2fs", float64(us)/1e6)
 	}
 }
+
+// CurvePercentiles are the points of a percentile curve: dense towards the
+// tail, where latency lives.
+var CurvePercentiles = []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 96.25, 97.5, 98.25, 99,
+	99.375, 99.5, 99.75, 99.875, 99.9, 99.95, 99.975, 99.99, 99.995, 99.999, 100}
+
+// Point is one point of a percentile curve: the latency in microseconds
+// at or below which Percentile percent of the values lie.
+type Point struct {
+	Percentile float64 `json:"p"`
+	Micros     int64   `json:"us"`
+}
+
+// Curve returns h's percentile curve at CurvePercentiles, or nil for an
+// empty histogram.
+func Curve(h *hdrhistogram.Histogram) []Point {
+	if h.TotalCount() == 0 {
+		return nil
+	}
+	out := make([]Point, 0, len(CurvePercentiles))
+	for _, p := range CurvePercentiles {
+		v := h.ValueAtPercentile(p)
+		switch p {
+		case 0:
+			v = h.Min()
+		case 100:
+			v = h.Max()
+		}
+		out = append(out, Point{Percentile: p, Micros: v})
+	}
+	return out
+}
+
+// Cumulative returns, for each bound (microseconds, ascending), how many
+// values of h are at or below it: the buckets of a Prometheus histogram.
+// A value is placed by the lower end of its HDR bucket, so counts are
+// exact to the histogram's precision (a value up to 0.1% above a bound
+// may count below it).
+func Cumulative(h *hdrhistogram.Histogram, bounds []int64) []int64 {
+	out := make([]int64, len(bounds))
+	if h.TotalCount() == 0 {
+		return out
+	}
+	for _, b := range h.Distribution() {
+		if b.Count == 0 {
+			continue
+		}
+		for i := len(bounds) - 1; i >= 0 && b.From <= bounds[i]; i-- {
+			out[i] += b.Count
+		}
+	}
+	return out
+}

@@ -107,3 +107,29 @@ func TestMicros(t *testing.T) {
 	f(3210, "3.21ms")
 	f(1_500_000, "1.50s")
 }
+
+func TestCurveAndCumulative(t *testing.T) {
+	h := New()
+	for v := int64(1); v <= 1000; v++ {
+		_ = h.RecordValue(v * 10) // 10µs .. 10ms
+	}
+	c := Curve(h)
+	if len(c) != len(CurvePercentiles) || c[0].Micros != 10 || c[len(c)-1].Micros < 9990 {
+		t.Fatalf("curve %+v", c)
+	}
+	for i := 1; i < len(c); i++ {
+		if c[i].Micros < c[i-1].Micros || c[i].Percentile <= c[i-1].Percentile {
+			t.Fatalf("curve not monotonic at %d: %+v", i, c)
+		}
+	}
+	if Curve(New()) != nil {
+		t.Fatal("curve of an empty histogram")
+	}
+	got := Cumulative(h, []int64{5, 100, 1000, 5000, 20000})
+	want := []int64{0, 10, 100, 500, 1000}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("Cumulative = %v, want %v", got, want)
+		}
+	}
+}

@@ -37,12 +37,33 @@ type Report struct {
 	Rates     map[string]float64      `json:"rates"`     // per second over the window; "rate" is the headline
 	Percents  map[string]float64      `json:"percents"`  // ratios as 0..100, such as late_pct
 	Latency   map[string]hist.Summary `json:"latency"`   // histograms by name, microseconds
-	Verify    *verify.Counts          `json:"verification,omitempty"`
-	Errors    map[string]int64        `json:"errors"` // server error frames by code
-	Server    *Server                 `json:"server,omitempty"`
-	SLOs      []slo.Result            `json:"slos"`
-	Warnings  []string                `json:"warnings"`
-	Pass      bool                    `json:"pass"`
+	// Curves are the latency distributions: each histogram's percentile
+	// curve, for charts.
+	Curves map[string][]hist.Point `json:"latency_curves"`
+	// Throughput is what happened in each second of the run.
+	Throughput *Throughput      `json:"throughput,omitempty"`
+	Verify     *verify.Counts   `json:"verification,omitempty"`
+	Errors     map[string]int64 `json:"errors"` // server error frames by code
+	Server     *Server          `json:"server,omitempty"`
+	SLOs       []slo.Result     `json:"slos"`
+	Warnings   []string         `json:"warnings"`
+	// Aborted says why the run was stopped early (--abort-on-breach), or
+	// is empty for a run that went its whole length.
+	Aborted string `json:"aborted,omitempty"`
+	Pass    bool   `json:"pass"`
+}
+
+// Throughput is a time series of event counts per bucket, from the
+// instant every worker started (the second after the connections were
+// made).
+type Throughput struct {
+	BucketSeconds float64 `json:"bucket_s"`
+	// WindowFrom and WindowTo bound the measured window, in seconds from
+	// the start: warm-up before it, drain after it.
+	WindowFrom float64 `json:"window_from_s"`
+	WindowTo   float64 `json:"window_to_s"`
+	// Series are counts per bucket by kind: sent, acked, delivered, ...
+	Series map[string][]int64 `json:"series"`
 }
 
 // Server is what /metrics of the server said before the run and while
@@ -60,7 +81,8 @@ func New(scenario string) *Report {
 	return &Report{
 		Version: Version, Scenario: scenario, Params: map[string]any{},
 		Counts: map[string]int64{}, Rates: map[string]float64{}, Percents: map[string]float64{},
-		Latency: map[string]hist.Summary{}, Errors: map[string]int64{}, SLOs: []slo.Result{}, Warnings: []string{},
+		Latency: map[string]hist.Summary{}, Curves: map[string][]hist.Point{}, Errors: map[string]int64{},
+		SLOs: []slo.Result{}, Warnings: []string{},
 	}
 }
 
@@ -172,10 +194,14 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  throughput %s\n", strings.Join(parts, "  "))
 	}
 	if len(r.Latency) > 0 {
-		fmt.Fprintf(w, "  latency    %-10s %9s %9s %9s %9s %9s %9s %9s\n", "", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max")
+		width := 10
+		for k := range r.Latency {
+			width = max(width, len(k))
+		}
+		fmt.Fprintf(w, "  latency    %-*s %9s %9s %9s %9s %9s %9s %9s\n", width, "", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max")
 		for _, k := range sortedKeys(r.Latency) {
 			s := r.Latency[k]
-			fmt.Fprintf(w, "             %-10s %9d %9s %9s %9s %9s %9s %9s\n", k, s.Count,
+			fmt.Fprintf(w, "             %-*s %9d %9s %9s %9s %9s %9s %9s\n", width, k, s.Count,
 				hist.Micros(s.P50), hist.Micros(s.P90), hist.Micros(s.P99), hist.Micros(s.P999), hist.Micros(s.P9999), hist.Micros(s.Max))
 		}
 	}
@@ -191,8 +217,8 @@ func (r *Report) WriteText(w io.Writer) {
 		if !v.OK() {
 			verdict = "FAILED"
 		}
-		fmt.Fprintf(w, "  verify     %s: sent %d acked %d failed %d unanswered %d delivered %d | lost %d duplicated %d reordered %d gaps %d unknown %d | delivered-unacked %d\n",
-			verdict, v.Sent, v.Acked, v.Failed, v.Unanswered, v.Delivered, v.Lost, v.Duplicated, v.Reordered, v.Gaps, v.Unknown, v.DeliveredUnacked)
+		fmt.Fprintf(w, "  verify     %s: sent %d acked %d failed %d unanswered %d delivered %d | lost %d duplicated %d reordered %d gaps %d unknown %d order-mismatch %d | delivered-unacked %d\n",
+			verdict, v.Sent, v.Acked, v.Failed, v.Unanswered, v.Delivered, v.Lost, v.Duplicated, v.Reordered, v.Gaps, v.Unknown, v.OrderMismatch, v.DeliveredUnacked)
 	}
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(w, "  errors     %s\n", kv(r.Errors))
@@ -206,6 +232,9 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	for _, m := range r.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", m)
+	}
+	if r.Aborted != "" {
+		fmt.Fprintf(w, "ABORTED: %s\n", r.Aborted)
 	}
 	for _, s := range r.SLOs {
 		verdict := "PASS"

@@ -20,6 +20,9 @@ type Counts struct {
 	Reordered  int64 `json:"reordered"`  // deliveries behind a later message of the same sender
 	Gaps       int64 `json:"gaps"`       // breaks in the receiver's inbox sequence
 	Unknown    int64 `json:"unknown"`    // deliveries of a message never sent
+	// OrderMismatch counts, in a group, deliveries to a member in another
+	// relative order than the reference member saw (see Fanout).
+	OrderMismatch int64 `json:"order_mismatch"`
 	// DeliveredUnacked counts messages delivered though the sender got an
 	// error or nothing back: not a loss, but worth knowing.
 	DeliveredUnacked int64 `json:"delivered_unacked"`
@@ -37,13 +40,14 @@ func (c *Counts) Merge(o Counts) {
 	c.Reordered += o.Reordered
 	c.Gaps += o.Gaps
 	c.Unknown += o.Unknown
+	c.OrderMismatch += o.OrderMismatch
 	c.DeliveredUnacked += o.DeliveredUnacked
 }
 
 // OK reports whether nothing was lost, duplicated, reordered, skipped or
 // invented.
 func (c Counts) OK() bool {
-	return c.Lost == 0 && c.Duplicated == 0 && c.Reordered == 0 && c.Gaps == 0 && c.Unknown == 0
+	return c.Lost == 0 && c.Duplicated == 0 && c.Reordered == 0 && c.Gaps == 0 && c.Unknown == 0 && c.OrderMismatch == 0
 }
 
 const (
@@ -141,6 +145,19 @@ func (s *Stream) Delivered(seq, inboxSeq uint64) bool {
 	return first
 }
 
+// Other records that the receiver got, as inbox entry inboxSeq, a message
+// that is not part of the stream at all (an earlier run's, still being
+// delivered): it keeps the inbox sequence checked without counting the
+// message.
+func (s *Stream) Other(inboxSeq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastInbox != 0 && inboxSeq != s.lastInbox+1 {
+		s.c.Gaps++
+	}
+	s.lastInbox = max(s.lastInbox, inboxSeq)
+}
+
 // Pending returns how many sends await an answer and how many acked
 // messages await delivery: a drain waits for both to reach zero.
 func (s *Stream) Pending() (unanswered, undelivered int) {
@@ -163,6 +180,24 @@ func (s *Stream) Live() Counts {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.c
+}
+
+// LiveAt returns the running counts with Lost set to the acked messages
+// meant to be sent before cutoff (unix nanos) and still not delivered:
+// lost so far, for judging a run while it goes.
+func (s *Stream) LiveAt(cutoff int64) Counts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.c
+	for i, st := range s.state {
+		if s.times[i] >= cutoff {
+			break // times grow with seq
+		}
+		if st == stAcked && s.delivered[i] == 0 {
+			c.Lost++
+		}
+	}
+	return c
 }
 
 // Counts returns the outcome so far: what is still unanswered or

@@ -118,3 +118,20 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+// TestOther: messages outside the stream keep the inbox sequence checked
+// but count as nothing else.
+func TestOther(t *testing.T) {
+	var s Stream
+	send(&s, 2)
+	s.Acked(1)
+	s.Acked(2)
+	s.Other(7) // an earlier run's message
+	s.Delivered(1, 8)
+	s.Other(9)
+	s.Delivered(2, 11) // 10 missing
+	want := Counts{Sent: 2, Acked: 2, Delivered: 2, Gaps: 1}
+	if c := s.Counts(); c != want {
+		t.Fatalf("got %+v, want %+v", c, want)
+	}
+}
