@@ -160,10 +160,6 @@ func startEdgeConfig(t testing.TB, addr, id string, sink Sink, cfg PlaneConfig) 
 	return stop
 }
 
-func attached(p *Plane, id string) func() bool {
-	return func() bool { return slices.Contains(p.Edges(), id) }
-}
-
 func TestPlaneDeliverUnknownEdge(t *testing.T) {
 	p := NewPlane()
 	if p.Deliver("nobody", "alice", []byte("x")) {
