@@ -26,8 +26,9 @@ test: ## every test that needs nothing but Go (MySQL tests skip)
 test-race: ## the same under the race detector
 	$(GO) test -race ./...
 
-test-integration: ## the store suite and end-to-end tests against MariaDB/MySQL at MYSQL_DSN
-	SURGE_TEST_MYSQL_DSN='$(MYSQL_DSN)' $(GO) test -count=1 -run 'MySQL|Store|Migrat' ./internal/store/... ./test/e2e/
+test-integration: ## store, sqldb and service tests on both backends, and the end-to-end MySQL test, against MariaDB/MySQL at MYSQL_DSN
+	SURGE_TEST_MYSQL_DSN='$(MYSQL_DSN)' $(GO) test -count=1 ./internal/... ./services/...
+	SURGE_TEST_MYSQL_DSN='$(MYSQL_DSN)' $(GO) test -count=1 -run 'MySQL' ./test/e2e/
 
 bench: ## every benchmark, with allocations
 	$(GO) test -run '^$$' -bench . -benchmem ./...
