@@ -88,7 +88,7 @@ func ProducerOptions(brokers []string) []kgo.Opt {
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(time.Millisecond),
+		kgo.ProducerLinger(0),
 		kgo.ProducerBatchMaxBytes(1 << 20),
 		kgo.MaxBufferedRecords(100_000),
 		kgo.RecordRetries(8),

@@ -11,6 +11,7 @@ package socialcache
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -72,7 +73,9 @@ type Cache struct {
 	directs map[[2]string]entry[Direct]
 	friends map[string]entry[[]string]
 
-	hits, misses, degraded, failed *vm.Counter
+	refreshing sync.Map // refreshKey → true while a background refresh runs
+
+	hits, misses, stale, degraded, failed *vm.Counter
 }
 
 type entry[T any] struct {
@@ -105,6 +108,7 @@ func New(src Source, cfg Config) *Cache {
 		friends:  make(map[string]entry[[]string]),
 		hits:     cfg.Metrics.NewCounter(`surge_social_cache_hits_total` + label),
 		misses:   cfg.Metrics.NewCounter(`surge_social_cache_misses_total` + label),
+		stale:    cfg.Metrics.NewCounter(`surge_social_cache_stale_total` + label),
 		degraded: cfg.Metrics.NewCounter(`surge_social_degraded_total` + label),
 		failed:   cfg.Metrics.NewCounter(`surge_social_unanswered_total` + label),
 	}
@@ -142,8 +146,11 @@ func (c *Cache) Friends(ctx context.Context, user string) ([]string, error) {
 	})
 }
 
-// lookup returns a fresh cached value, or asks the source; when the source
-// fails it falls back to a stale value.
+// lookup returns a cached value. A fresh one is returned as it is; a
+// stale one too, while a background refresh asks the source (so that a
+// hot path never waits for an answer it already has, and a change reaches
+// it within the TTL plus one round trip); with nothing cached it asks the
+// source and waits.
 func lookup[K comparable, V any](c *Cache, ctx context.Context, m map[K]entry[V], k K, ttl time.Duration, fetch func(context.Context) (V, error)) (V, error) {
 	now := time.Now()
 	c.mu.Lock()
@@ -153,13 +160,41 @@ func lookup[K comparable, V any](c *Cache, ctx context.Context, m map[K]entry[V]
 		c.hits.Inc()
 		return e.v, nil
 	}
+	if ok {
+		c.stale.Inc()
+		refresh(c, m, k, fetch)
+		return e.v, nil
+	}
 	c.misses.Inc()
+	return fill(c, ctx, m, k, fetch)
+}
+
+// refresh asks the source for k in the background, once at a time per key.
+func refresh[K comparable, V any](c *Cache, m map[K]entry[V], k K, fetch func(context.Context) (V, error)) {
+	key := refreshKey{m: fmt.Sprintf("%p", m), k: k}
+	if _, busy := c.refreshing.LoadOrStore(key, true); busy {
+		return
+	}
+	go func() {
+		defer c.refreshing.Delete(key)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := fill(c, ctx, m, k, fetch); err != nil {
+			c.degraded.Inc() // the stale value stays in use
+		}
+	}()
+}
+
+type refreshKey struct {
+	m string // which map
+	k any
+}
+
+// fill asks the source for k and caches the answer.
+func fill[K comparable, V any](c *Cache, ctx context.Context, m map[K]entry[V], k K, fetch func(context.Context) (V, error)) (V, error) {
+	now := time.Now()
 	v, err := fetch(ctx)
 	if err != nil {
-		if ok {
-			c.degraded.Inc()
-			return e.v, nil
-		}
 		c.failed.Inc()
 		return v, err
 	}
