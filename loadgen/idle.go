@@ -17,14 +17,15 @@ import (
 )
 
 // idle opens connections for users "idle-<i>" and holds them with
-// application pings. Each connection costs one goroutine blocked in its
-// read loop plus wsconn's buffers; one heartbeat goroutine serves all.
+// application pings. A held connection costs no goroutine: after the
+// upgrade it moves onto a wsconn.Loop (a few event loops for all), and one
+// heartbeat goroutine pings them all.
 type idle struct {
 	cfg  *Config
 	d    *dialer
 	idx  []int // global connection indices of this worker
 	hb   time.Duration
-	wg   sync.WaitGroup // read loops
+	loop *wsconn.Loop
 	mu   sync.Mutex
 	live map[*idleConn]struct{}
 
@@ -43,9 +44,10 @@ type idle struct {
 }
 
 type idleConn struct {
-	c      *wsconn.Conn
-	next   time.Time    // next ping; heartbeat goroutine only
-	pingAt atomic.Int64 // unix nanos of the outstanding ping, 0 if none
+	h      *wsconn.Handle // set before the conn joins live
+	gone   bool           // closed; under idle.mu
+	next   time.Time      // next ping; heartbeat goroutine only
+	pingAt atomic.Int64   // unix nanos of the outstanding ping, 0 if none
 }
 
 func newIdle(cfg *Config, sh share) (Scenario, error) {
@@ -53,12 +55,16 @@ func newIdle(cfg *Config, sh share) (Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &idle{
+	s := &idle{
 		cfg: cfg, d: d, idx: sh.indices(cfg.Idle.Conns), hb: cfg.Idle.Heartbeat,
 		live: map[*idleConn]struct{}{}, connect: hist.NewRecorder(), pong: hist.NewRecorder(),
 		failed: map[string]int64{}, dropped: map[string]int64{}, stopHB: make(chan struct{}),
 		ser: newSeries(cfg.seriesSeconds(), "connected", "failed", "dropped"),
-	}, nil
+	}
+	if s.loop, err = wsconn.NewLoop(s.onText, s.onClose); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func (s *idle) Prepare(ctx context.Context) error {
@@ -76,33 +82,48 @@ func (s *idle) Prepare(ctx context.Context) error {
 			s.ser.add(1, time.Now().UnixNano())
 			return nil
 		}
+		ic := &idleConn{next: time.Now().Add(time.Duration(rand.Int64N(int64(max(s.hb, 1)))))}
+		s.open.Add(1) // before Adopt: onClose may run before it returns
+		h, err := s.loop.Adopt(c, ic)
+		if err != nil {
+			s.open.Add(-1)
+			s.count(s.failed, "handshake")
+			s.ser.add(1, time.Now().UnixNano())
+			return nil
+		}
 		s.connect.Record(time.Since(intended))
 		s.ser.add(0, time.Now().UnixNano())
 		s.established.Add(1)
-		s.open.Add(1)
-		ic := &idleConn{c: c, next: time.Now().Add(time.Duration(rand.Int64N(int64(max(s.hb, 1)))))}
 		s.mu.Lock()
-		s.live[ic] = struct{}{}
+		ic.h = h
+		if !ic.gone {
+			s.live[ic] = struct{}{}
+		}
 		s.mu.Unlock()
-		s.wg.Add(1)
-		return func() { s.read(ic) }
+		return nil
 	})
 	s.connectNanos.Store(int64(time.Since(begin)))
 	return err
 }
 
-func (s *idle) read(ic *idleConn) {
-	defer s.wg.Done()
-	err := ic.c.ReadLoop(func(b []byte) {
-		if at := ic.pingAt.Swap(0); at != 0 && len(b) > 14 && string(b[:15]) == `{"type":"pong",` {
-			s.pong.Record(time.Duration(time.Now().UnixNano() - at))
-		}
-	})
+// onText runs on the event loop: it times the answer to our ping.
+func (s *idle) onText(id any, b []byte) {
+	ic := id.(*idleConn)
+	if at := ic.pingAt.Swap(0); at != 0 && len(b) > 14 && string(b[:15]) == `{"type":"pong",` {
+		s.pong.Record(time.Duration(time.Now().UnixNano() - at))
+	}
+}
+
+// onClose runs on the event loop once per adopted connection; err is nil
+// when we closed it.
+func (s *idle) onClose(id any, err error) {
+	ic := id.(*idleConn)
 	s.open.Add(-1)
 	s.mu.Lock()
+	ic.gone = true
 	delete(s.live, ic)
 	s.mu.Unlock()
-	if !ic.c.ClosedByUs() {
+	if err != nil {
 		reason := "eof"
 		var ce *wsconn.CloseError
 		if errors.As(err, &ce) {
@@ -141,7 +162,7 @@ func (s *idle) heartbeat() {
 			s.mu.Unlock()
 			for _, ic := range due {
 				ic.pingAt.Store(time.Now().UnixNano())
-				if ic.c.WriteText(ping) == nil {
+				if ic.h.WriteText(ping) == nil {
 					s.pings.Add(1)
 				}
 			}
@@ -173,18 +194,14 @@ func (s *idle) Close() {
 		}
 		s.mu.Unlock()
 		for _, ic := range conns {
-			ic.c.Close(3 * time.Second)
+			ic.h.Close(3 * time.Second)
 		}
-		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			for _, ic := range conns {
-				ic.c.Abort()
-			}
-			<-done
+		// The server answers each close; Stop closes whatever is left.
+		deadline := time.Now().Add(5 * time.Second)
+		for s.open.Load() > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
 		}
+		s.loop.Stop()
 	})
 }
 

@@ -4,7 +4,8 @@
 // text messages to a callback with a reused buffer.
 //
 // It holds about 1.5 KiB of buffers per connection besides the goroutine
-// that runs ReadLoop. Write and Close are safe to call concurrently with
+// that runs ReadLoop; Loop (evloop.go) instead holds many connections on
+// gnet event loops with no goroutine each, for the idle scenario. Write and Close are safe to call concurrently with
 // each other and with ReadLoop; ReadLoop runs on one goroutine.
 package wsconn
 
