@@ -33,17 +33,11 @@ type direct struct {
 	pairs []*pair
 	share float64 // this worker's part of the rate
 	wg    sync.WaitGroup
-	ser   *series
 	cred  credits // closed loop only
 
 	ack, delivery *hist.Recorder
-	window
-	open, dropped atomic.Int64
-	bytes         atomic.Int64
-	foreign       atomic.Int64 // deliveries of earlier runs' messages
-	final         atomic.Bool  // Run returned: verification counts are final
-	errs          errorCounts
-	closeOnce     sync.Once
+	sendState
+	foreign atomic.Int64 // deliveries of earlier runs' messages
 }
 
 type pair struct {
@@ -120,7 +114,7 @@ func newDirect(cfg *Config, sh share) (Scenario, error) {
 		return nil, err
 	}
 	s := &direct{cfg: cfg, d: d, ack: hist.NewRecorder(), delivery: hist.NewRecorder(),
-		ser: newSeries(cfg.seriesSeconds(), "sent", "acked", "delivered")}
+		sendState: sendState{ser: newSeries(cfg.seriesSeconds(), "sent", "acked", "delivered")}}
 	for li, i := range sh.indices(cfg.Direct.Pairs) {
 		s.pairs = append(s.pairs, &pair{i: i, li: li, to: cfg.UserPrefix + "r-" + strconv.Itoa(i)})
 	}
@@ -305,26 +299,57 @@ func (s *direct) Close() {
 }
 
 func (s *direct) Snapshot() *Result {
+	vs := make([]liveCounter, len(s.pairs))
+	for i, p := range s.pairs {
+		vs[i] = &p.s
+	}
+	r := s.snapshot(s.cfg.Drain, vs)
+	r.Counts["foreign"] = s.foreign.Load()
+	r.Hists["ack"] = s.ack.Snapshot()
+	r.Hists["delivery"] = s.delivery.Snapshot()
+	return r
+}
+
+// sendState is what the sending scenarios (direct, group, topic) keep
+// alike: the measurement window, connection and byte counters, errors,
+// the per-second series, and whether the run's verification is final.
+type sendState struct {
+	ser *series
+	window
+	open, dropped atomic.Int64
+	bytes         atomic.Int64
+	final         atomic.Bool // Run returned: verification counts are final
+	errs          errorCounts
+	closeOnce     sync.Once
+}
+
+// liveCounter is a verifier of one stream (verify.Stream, verify.Fanout).
+type liveCounter interface {
+	Counts() verify.Counts
+	LiveAt(cutoff int64) verify.Counts
+}
+
+// snapshot returns a Result with the shared counters and the verification
+// of vs merged: final counts once Run returned, otherwise only what was
+// due a drain period ago, so that messages still in flight are not lost.
+func (s *sendState) snapshot(drain time.Duration, vs []liveCounter) *Result {
 	r := newResult()
 	var v verify.Counts
 	final := s.final.Load()
-	cutoff := time.Now().Add(-s.cfg.Drain).UnixNano()
-	for _, p := range s.pairs {
+	cutoff := time.Now().Add(-drain).UnixNano()
+	for _, c := range vs {
 		if final {
-			v.Merge(p.s.Counts())
+			v.Merge(c.Counts())
 		} else {
-			v.Merge(p.s.LiveAt(cutoff))
+			v.Merge(c.LiveAt(cutoff))
 		}
 	}
 	r.Verify = &v
 	r.Counts["open"] = s.open.Load()
 	r.Counts["dropped"] = s.dropped.Load()
 	r.Counts["delivered_bytes"] = s.bytes.Load()
-	r.Counts["foreign"] = s.foreign.Load()
 	s.counts(r)
 	s.errs.copyTo(r.Errors)
-	r.Hists["ack"] = s.ack.Snapshot()
-	r.Hists["delivery"] = s.delivery.Snapshot()
 	r.Series = s.ser.snapshot()
 	return r
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/surgechat/surge/loadgen/internal/hist"
@@ -62,16 +61,10 @@ type group struct {
 	members []*gmember // all of the worker's, for closed-loop slots
 	share   float64
 	wg      sync.WaitGroup
-	ser     *series
 	cred    credits
 
 	ack, delivery, fanout *hist.Recorder
-	window
-	open, dropped atomic.Int64
-	bytes         atomic.Int64
-	final         atomic.Bool
-	errs          errorCounts
-	closeOnce     sync.Once
+	sendState
 }
 
 type lgroup struct {
@@ -102,7 +95,7 @@ func newGroup(cfg *Config, sh share) (Scenario, error) {
 		return nil, err
 	}
 	s := &group{cfg: cfg, sh: sh, d: d, api: api, ack: hist.NewRecorder(), delivery: hist.NewRecorder(), fanout: hist.NewRecorder(),
-		ser: newSeries(cfg.seriesSeconds(), "sent", "acked", "delivered")}
+		sendState: sendState{ser: newSeries(cfg.seriesSeconds(), "sent", "acked", "delivered")}}
 	opt := verify.FanoutOptions{SenderOrder: true, SameOrder: true, InboxSeq: true}
 	for _, i := range sh.indices(cfg.Group.Groups) {
 		g := &lgroup{i: i, f: verify.NewFanout(cfg.Group.Size, opt)}
@@ -296,27 +289,14 @@ func (s *group) Close() {
 }
 
 func (s *group) Snapshot() *Result {
-	r := newResult()
-	var v verify.Counts
-	final := s.final.Load()
-	cutoff := time.Now().Add(-s.cfg.Drain).UnixNano()
-	for _, g := range s.groups {
-		if final {
-			v.Merge(g.f.Counts())
-		} else {
-			v.Merge(g.f.LiveAt(cutoff))
-		}
+	vs := make([]liveCounter, len(s.groups))
+	for i, g := range s.groups {
+		vs[i] = g.f
 	}
-	r.Verify = &v
-	r.Counts["open"] = s.open.Load()
-	r.Counts["dropped"] = s.dropped.Load()
-	r.Counts["delivered_bytes"] = s.bytes.Load()
-	s.counts(r)
-	s.errs.copyTo(r.Errors)
+	r := s.snapshot(s.cfg.Drain, vs)
 	r.Hists["ack"] = s.ack.Snapshot()
 	r.Hists["delivery"] = s.delivery.Snapshot()
 	r.Hists["fanout"] = s.fanout.Snapshot()
-	r.Series = s.ser.snapshot()
 	return r
 }
 

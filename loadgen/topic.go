@@ -53,16 +53,11 @@ type topic struct {
 	wg     sync.WaitGroup
 	pubs   sync.WaitGroup // publishes in flight
 	sem    chan struct{}
-	ser    *series
 	cred   credits
 
 	publish, delivery, fanout *hist.Recorder
-	window
-	open, dropped, subscribed atomic.Int64
-	bytes                     atomic.Int64
-	final                     atomic.Bool
-	errs                      errorCounts
-	closeOnce                 sync.Once
+	sendState
+	subscribed atomic.Int64
 }
 
 type ltopic struct {
@@ -90,7 +85,7 @@ func newTopic(cfg *Config, sh share) (Scenario, error) {
 	}
 	s := &topic{cfg: cfg, d: d, api: api, sem: make(chan struct{}, maxHTTPConns),
 		publish: hist.NewRecorder(), delivery: hist.NewRecorder(), fanout: hist.NewRecorder(),
-		ser: newSeries(cfg.seriesSeconds(), "sent", "acked", "delivered")}
+		sendState: sendState{ser: newSeries(cfg.seriesSeconds(), "sent", "acked", "delivered")}}
 	T := cfg.Topic.Topics
 	for _, i := range sh.indices(T) {
 		t := &ltopic{i: i, name: "lg-" + cfg.RunID + "-" + strconv.Itoa(i)}
@@ -283,27 +278,14 @@ func (s *topic) Close() {
 }
 
 func (s *topic) Snapshot() *Result {
-	r := newResult()
-	var v verify.Counts
-	final := s.final.Load()
-	cutoff := time.Now().Add(-s.cfg.Drain).UnixNano()
-	for _, t := range s.topics {
-		if final {
-			v.Merge(t.f.Counts())
-		} else {
-			v.Merge(t.f.LiveAt(cutoff))
-		}
+	vs := make([]liveCounter, len(s.topics))
+	for i, t := range s.topics {
+		vs[i] = t.f
 	}
-	r.Verify = &v
-	r.Counts["open"] = s.open.Load()
-	r.Counts["dropped"] = s.dropped.Load()
-	r.Counts["delivered_bytes"] = s.bytes.Load()
-	s.counts(r)
-	s.errs.copyTo(r.Errors)
+	r := s.snapshot(s.cfg.Drain, vs)
 	r.Hists["publish"] = s.publish.Snapshot()
 	r.Hists["delivery"] = s.delivery.Snapshot()
 	r.Hists["fanout"] = s.fanout.Snapshot()
-	r.Series = s.ser.snapshot()
 	return r
 }
 
