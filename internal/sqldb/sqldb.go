@@ -50,6 +50,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Validate reports what is wrong with c, before anything is opened.
+func (c Config) Validate() error { return c.validate() }
+
 func (c *Config) validate() error {
 	switch c.Driver {
 	case DriverMySQL, DriverSQLite:

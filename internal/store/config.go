@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/surgechat/surge/internal/sqldb"
 )
@@ -34,46 +33,20 @@ type Config struct {
 	MaxOpenConns int
 }
 
-const (
-	defaultMySQLConns  = sqldb.DefaultMySQLConns
-	defaultSQLiteConns = sqldb.DefaultSQLiteConns
-)
-
-func (c *Config) setDefaults() {
-	if c.MaxOpenConns != 0 {
-		return
-	}
-	switch c.Driver {
-	case DriverMySQL:
-		c.MaxOpenConns = defaultMySQLConns
-	case DriverSQLite:
-		c.MaxOpenConns = defaultSQLiteConns
-	}
-}
-
+// validate checks every DSN as sqldb would, before any is opened; sqldb
+// fills in the pool defaults.
 func (c *Config) validate() error {
-	switch c.Driver {
-	case DriverMySQL, DriverSQLite:
-	case "":
-		return errors.New("store: Config.Driver is empty")
-	default:
-		return fmt.Errorf("store: unknown Config.Driver %q (want %q or %q)", c.Driver, DriverMySQL, DriverSQLite)
+	if c.Driver != DriverMySQL && c.Driver != DriverSQLite {
+		return fmt.Errorf("store: Config.Driver %q: want %q or %q", c.Driver, DriverMySQL, DriverSQLite)
 	}
 	if len(c.DSNs) == 0 {
 		return errors.New("store: Config.DSNs is empty")
 	}
 	for i, dsn := range c.DSNs {
-		if dsn == "" {
-			return fmt.Errorf("store: Config.DSNs[%d] is empty", i)
+		if err := (sqldb.Config{Driver: c.Driver, DSN: dsn, MaxOpenConns: c.MaxOpenConns}).Validate(); err != nil {
+			// The DSN itself may hold a password: name it by index only.
+			return fmt.Errorf("store: Config.DSNs[%d]: %w", i, err)
 		}
-		if c.Driver == DriverSQLite && (strings.Contains(dsn, "?") || strings.Contains(dsn, ":memory:")) {
-			// Parameters would fight the store's own, and every pooled
-			// connection to ":memory:" would see a different database.
-			return fmt.Errorf("store: Config.DSNs[%d] %q: want a plain sqlite file path", i, dsn)
-		}
-	}
-	if c.MaxOpenConns < 0 {
-		return fmt.Errorf("store: Config.MaxOpenConns %d is negative", c.MaxOpenConns)
 	}
 	return nil
 }
@@ -83,7 +56,6 @@ func (c *Config) validate() error {
 // nothing stays open.
 func Open(ctx context.Context, cfg Config) (Store, error) {
 	cfg.DSNs = append([]string(nil), cfg.DSNs...) // the caller keeps its slice
-	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
