@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/surgechat/surge/internal/auth"
+	"github.com/surgechat/surge/internal/testutil"
 	"github.com/surgechat/surge/loadgen/internal/report"
 )
 
@@ -84,7 +84,7 @@ func startSurge(t *testing.T) *server {
 	surge, _ := binaries(t)
 	dir := t.TempDir()
 	s := &server{ws: freeAddr(t), http: freeAddr(t), gateway: freeAddr(t), keys: filepath.Join(dir, "keys.json")}
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	// Every listener on a free port, so that parallel test packages that
 	// start servers too never collide.
 	cmd := exec.Command(surge, "up", "--data-dir", dir, "--ws", s.ws, "--http", s.http,
@@ -135,24 +135,6 @@ func (s *server) config(scenario string) Config {
 		Scenario: scenario, Target: "ws://" + s.ws + "/ws", Keys: s.keys, API: "http://" + s.gateway,
 		OperatorUser: testOperator, Stderr: testWriter{}, Deadline: time.Minute,
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's two writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type testWriter struct{}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/surgechat/surge/internal/grpcx"
+	"github.com/surgechat/surge/internal/testutil"
 )
 
 // The test service, surge.test.Fake, reuses the health messages: Check and
@@ -142,13 +143,13 @@ type testServer struct {
 	*grpcx.Server
 	fake *fake
 	addr string
-	log  *syncBuffer
+	log  *testutil.SyncBuffer
 }
 
 // startServer serves cfg on 127.0.0.1:0 until the test ends.
 func startServer(t *testing.T, cfg grpcx.ServerConfig) *testServer {
 	t.Helper()
-	ts := &testServer{fake: &fake{}, log: &syncBuffer{}}
+	ts := &testServer{fake: &fake{}, log: &testutil.SyncBuffer{}}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(ts.log, nil))
 	}
@@ -250,22 +251,4 @@ func wantMetric(t *testing.T, set *metrics.Set, name, value string) {
 		}
 	}
 	t.Errorf("metrics lack %q:\n%s", name+" "+value, text)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/surgechat/surge/client"
+	"github.com/surgechat/surge/internal/testutil"
 )
 
 var surgeBin string
@@ -54,27 +55,10 @@ type server struct {
 	wrap     []string // command and arguments to run surge under, such as prlimit
 	edgeOnly bool     // run `surge edge` instead of `surge up`
 	cmd      *exec.Cmd
-	log      *syncBuffer
+	log      *testutil.SyncBuffer
 	exited   chan struct{}
 
 	shardOnly bool // run `surge shard` instead of `surge up`
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freePort(t *testing.T) string {
@@ -130,7 +114,7 @@ func (s *server) launch() error {
 	args = append(args, s.args...)
 	argv := append(append(append([]string(nil), s.wrap...), surgeBin), args...)
 	s.cmd = exec.Command(argv[0], argv[1:]...)
-	s.log = &syncBuffer{}
+	s.log = &testutil.SyncBuffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		return err
