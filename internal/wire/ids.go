@@ -32,18 +32,15 @@ func ValidID(s string) bool {
 // sender's client message id. A retried send therefore carries the same id
 // and is stored once.
 func NewMsgID(sender, to, clientMsgID string) store.MsgID {
-	h := sha256.New()
-	var sep = [1]byte{0}
-	h.Write([]byte(sender))
-	h.Write(sep[:])
-	h.Write([]byte(to))
-	h.Write(sep[:])
-	h.Write([]byte(clientMsgID))
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	var id store.MsgID
-	copy(id[:], sum[:])
-	return id
+	// Valid ids fit this stack buffer, so a send hashes without allocating.
+	var buf [3*MaxIDLen + 2 + 2]byte // to may be "g/" + a group id
+	b := append(buf[:0], sender...)
+	b = append(b, 0)
+	b = append(b, to...)
+	b = append(b, 0)
+	b = append(b, clientMsgID...)
+	sum := sha256.Sum256(b)
+	return store.MsgID(sum[:store.MsgIDLen])
 }
 
 // AppendMsgID appends the 32-character hex form of id to dst.

@@ -34,3 +34,10 @@ func BenchmarkRecordRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkNewMsgID(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = NewMsgID("alice", "g/0123456789abcdef", "client-message-0001")
+	}
+}
